@@ -1,0 +1,40 @@
+//! The fidius ABI contract, shared by plugins and hosts.
+//!
+//! This crate owns the `#[repr(C)]` layouts that cross a plugin boundary
+//! ([`descriptor`]), the status codes ([`status`]), the bincode wire
+//! ([`wire`]), the interface hash ([`hash`]), the per-library registry
+//! ([`registry`]), the error type plugins return ([`error`]) and the neutral
+//! [`value::Value`] tree used by non-bincode backends. It carries no loading,
+//! packaging or host-only dependency and builds for `wasm32-wasip2`.
+
+#![warn(missing_docs)]
+
+pub mod descriptor;
+pub mod error;
+pub mod hash;
+pub mod kind;
+pub mod registry;
+pub mod rt;
+pub mod status;
+pub mod stream_marker;
+pub mod value;
+pub mod wire;
+
+#[cfg(feature = "async")]
+pub mod async_runtime;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use descriptor::{
+    BufferStrategyKind, MetaKv, MethodMetaEntry, PluginDescriptor, PluginRegistry, ABI_VERSION,
+    FIDIUS_MAGIC, REGISTRY_VERSION,
+};
+pub use error::PluginError;
+pub use hash::{fnv1a, interface_hash};
+pub use kind::MethodKind;
+pub use stream_marker::Stream;
+pub use value::{from_value, to_value, Value, ValueError};
+
+/// Re-exported so generated registration code can name it through this crate.
+pub use inventory;

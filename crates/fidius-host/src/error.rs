@@ -1,0 +1,190 @@
+//! Typed errors of loading ([`LoadError`]) and calling ([`CallError`]) a plugin.
+//!
+//! Every failure a broken or hostile library can cause maps to one of these.
+
+use fidius_core::{BufferStrategyKind, MethodKind, PluginError};
+
+/// Why a plugin could not be found, verified, validated or instantiated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The library file does not exist.
+    #[error("library not found: {path}")]
+    LibraryNotFound {
+        /// Path that was tried.
+        path: String,
+    },
+    /// The library does not export `fidius_get_registry` (not a fidius plugin).
+    #[error("symbol 'fidius_get_registry' not found in {path} (is it a fidius plugin built with fidius_plugin_registry!()?)")]
+    SymbolNotFound {
+        /// The library.
+        path: String,
+    },
+    /// The registry does not start with `FIDIUS\0\0`.
+    #[error("invalid magic bytes (expected FIDIUS\\0\\0)")]
+    InvalidMagic,
+    /// The registry layout version is not ours.
+    #[error("incompatible registry version: got {got}, expected {expected}")]
+    IncompatibleRegistryVersion {
+        /// Found.
+        got: u32,
+        /// Supported.
+        expected: u32,
+    },
+    /// A descriptor was built for another ABI; rebuild the plugin against this fidius.
+    #[error("incompatible ABI version: got {got}, expected {expected} (rebuild the plugin against a matching fidius)")]
+    IncompatibleAbiVersion {
+        /// Found.
+        got: u32,
+        /// Supported.
+        expected: u32,
+    },
+    /// The plugin implements a different version of the interface.
+    #[error("interface hash mismatch: got {got:#x}, expected {expected:#x} (the plugin was built against a different interface)")]
+    InterfaceHashMismatch {
+        /// The plugin's.
+        got: u64,
+        /// The host's.
+        expected: u64,
+    },
+    /// The plugin uses another buffer strategy than the host expects.
+    #[error("buffer strategy mismatch: got {got}, expected {expected}")]
+    BufferStrategyMismatch {
+        /// The plugin's.
+        got: BufferStrategyKind,
+        /// The host's.
+        expected: BufferStrategyKind,
+    },
+    /// The file is for another OS or CPU.
+    #[error("architecture mismatch: expected {expected}, got {got}")]
+    ArchitectureMismatch {
+        /// This host.
+        expected: String,
+        /// The file.
+        got: String,
+    },
+    /// The descriptor names an unknown buffer strategy byte.
+    #[error("unknown buffer strategy value {value}")]
+    UnknownBufferStrategy {
+        /// The byte.
+        value: u8,
+    },
+    /// The signature does not verify against any trusted key.
+    #[error("signature verification failed for {path} (signed with an untrusted key, or the file changed after signing)")]
+    SignatureInvalid {
+        /// The library.
+        path: String,
+    },
+    /// Signatures are required and there is no `<file>.sig`.
+    #[error("signature required but no .sig file found for {path} (sign it with `fidius sign`)")]
+    SignatureRequired {
+        /// The library.
+        path: String,
+    },
+    /// No plugin of that name in the search paths (or in this process).
+    #[error("plugin '{name}' not found")]
+    PluginNotFound {
+        /// Requested name.
+        name: String,
+    },
+    /// The registry or a descriptor is malformed (null pointers, bad sizes, bad strings).
+    #[error("invalid plugin library {path}: {reason}")]
+    InvalidDescriptor {
+        /// The library (or "<in-process>").
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plugin's `construct` failed (returned null), e.g. a config that does not decode.
+    #[error("plugin '{plugin}' could not be instantiated: {reason}")]
+    ConstructFailed {
+        /// Plugin name.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// `dlopen` failed.
+    #[error("failed to load library: {0}")]
+    LibLoading(#[from] libloading::Error),
+    /// An I/O error reading a library or signature.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A configuration value could not be encoded.
+    #[error("config serialization failed: {0}")]
+    ConfigSerialization(String),
+}
+
+/// Why a call into a plugin failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// Encoding arguments failed, or the plugin could not decode them.
+    #[error("serialization error: {0}")]
+    Serialization(String),
+    /// The plugin's output could not be decoded as the expected type.
+    #[error("deserialization error: {0}")]
+    Deserialization(String),
+    /// The plugin method returned an error.
+    #[error("plugin error: {0}")]
+    Plugin(PluginError),
+    /// The plugin panicked (caught at the boundary).
+    #[error("plugin panicked: {0}")]
+    Panic(String),
+    /// The output did not fit even after growing the buffer.
+    #[error("output buffer too small")]
+    BufferTooSmall,
+    /// The optional method is not implemented by this plugin.
+    #[error("method not implemented (optional method bit/index {bit})")]
+    NotImplemented {
+        /// Capability bit (or vtable index for a null slot).
+        bit: u32,
+    },
+    /// The method index is out of range for this plugin.
+    #[error("invalid method index {index} (plugin has {count} methods)")]
+    InvalidMethodIndex {
+        /// Requested.
+        index: usize,
+        /// Available.
+        count: u32,
+    },
+    /// The plugin returned a status code outside the protocol.
+    #[error("plugin returned unknown status code {code}")]
+    UnknownStatus {
+        /// The code.
+        code: i32,
+    },
+    /// Raw call on a typed method or vice versa (non-cdylib backends).
+    #[error("wire mode mismatch on method '{method}': declared raw = {declared}, attempted raw = {attempted}")]
+    WireModeMismatch {
+        /// Method.
+        method: String,
+        /// Declared raw?
+        declared: bool,
+        /// Attempted raw?
+        attempted: bool,
+    },
+    /// The method was called with the wrong call kind (e.g. unary on a raw or streaming slot).
+    #[error("method {index} is a {declared} method but was called as {attempted}")]
+    CallKindMismatch {
+        /// Method index.
+        index: usize,
+        /// Kind recorded in the descriptor.
+        declared: MethodKind,
+        /// Kind of the attempted call.
+        attempted: MethodKind,
+    },
+    /// A backend-specific failure.
+    #[error("{runtime} backend error: {message}")]
+    Backend {
+        /// Backend name.
+        runtime: String,
+        /// What happened.
+        message: String,
+    },
+    /// A malformed stream frame.
+    #[error("malformed stream frame: {0}")]
+    MalformedFrame(String),
+    /// A stream ended without a terminal frame.
+    #[error("stream aborted before its end")]
+    StreamAborted,
+}

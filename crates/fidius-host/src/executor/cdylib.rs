@@ -1,0 +1,502 @@
+//! [`CdylibExecutor`]: calls a native plugin (a loaded cdylib or an
+//! in-process registry entry) through its vtable, owning one instance.
+//!
+//! Every status code, pointer and length the plugin returns is checked.
+
+use super::{OutputSink, PluginExecutor};
+use crate::arena;
+use crate::error::{CallError, LoadError};
+use crate::info::PluginInfo;
+use crate::loader::{self, LoadedPlugin};
+use fidius_core::descriptor::{
+    cstr_or_empty, ArenaFn, DestroyFn, FreeBufferFn, MetaKv, PluginAllocatedFn, PluginDescriptor,
+};
+use fidius_core::kind::{KIND_META_KEY, RESERVED_META_PREFIX};
+use fidius_core::status::*;
+use fidius_core::{BufferStrategyKind, MethodKind, PluginError};
+use libloading::Library;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+thread_local! {
+    /// Reused argument-encoding buffer (taken while in use, so reentrant calls get their own).
+    static ENCODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls one instance of a native plugin.
+pub struct CdylibExecutor {
+    info: PluginInfo,
+    descriptor: *const PluginDescriptor,
+    vtable: *const c_void,
+    instance: *mut c_void,
+    free_buffer: Option<FreeBufferFn>,
+    destroy: Option<DestroyFn>,
+    method_count: u32,
+    kinds: Vec<Option<MethodKind>>,
+    // Keeps the code and data behind every pointer above mapped; `None` in-process.
+    _library: Option<Arc<Library>>,
+}
+
+// SAFETY: plugin methods take `&self` and interface traits are `Send + Sync`,
+// so the instance may be used from any thread concurrently; the other
+// pointers are immutable library data kept alive by `_library`.
+unsafe impl Send for CdylibExecutor {}
+// SAFETY: as above.
+unsafe impl Sync for CdylibExecutor {}
+
+impl Drop for CdylibExecutor {
+    fn drop(&mut self) {
+        if let Some(destroy) = self.destroy {
+            if !self.instance.is_null() {
+                // SAFETY: the instance came from this descriptor's `construct`
+                // and is destroyed exactly once, here.
+                unsafe { destroy(self.instance) };
+            }
+        }
+    }
+}
+
+/// Reads `count` metadata pairs.
+///
+/// # Safety
+/// `kvs` must be null or point at `count` pairs of valid C strings living for `'a`.
+unsafe fn read_pairs<'a>(kvs: *const MetaKv, count: u32) -> Vec<(&'a str, &'a str)> {
+    if kvs.is_null() {
+        return Vec::new();
+    }
+    (0..count as usize)
+        .map(|i| {
+            // SAFETY: in bounds per the caller's contract.
+            let kv = unsafe { &*kvs.add(i) };
+            // SAFETY: static C strings per the caller's contract.
+            unsafe { (cstr_or_empty(kv.key), cstr_or_empty(kv.value)) }
+        })
+        .collect()
+}
+
+impl CdylibExecutor {
+    /// Instantiates a loaded plugin with zero-config (empty config bytes).
+    pub fn from_loaded(plugin: LoadedPlugin) -> Result<Self, LoadError> {
+        Self::from_loaded_with_config(plugin, &[])
+    }
+
+    /// Instantiates a loaded plugin with bincode config bytes.
+    pub fn from_loaded_with_config(plugin: LoadedPlugin, config: &[u8]) -> Result<Self, LoadError> {
+        // SAFETY: the descriptor was validated by the loader and its library
+        // is kept mapped by `plugin.library`, moved into the executor.
+        unsafe { Self::build(plugin.descriptor, plugin.info, Some(plugin.library), config) }
+    }
+
+    /// Instantiates an in-process plugin (zero-config).
+    pub fn from_descriptor(desc: &'static PluginDescriptor) -> Result<Self, LoadError> {
+        Self::from_descriptor_with_config(desc, &[])
+    }
+
+    /// Instantiates an in-process plugin with bincode config bytes.
+    pub fn from_descriptor_with_config(
+        desc: &'static PluginDescriptor,
+        config: &[u8],
+    ) -> Result<Self, LoadError> {
+        // SAFETY: a `&'static` descriptor is valid for the whole process.
+        let info = unsafe { loader::validate_descriptor(desc, "<in-process>") }?;
+        // SAFETY: as above; no library to keep alive.
+        unsafe { Self::build(desc, info, None, config) }
+    }
+
+    /// Finds an in-process plugin descriptor by plugin name.
+    pub fn find_in_process_descriptor(name: &str) -> Result<&'static PluginDescriptor, LoadError> {
+        fidius_core::registry::descriptors()
+            .iter()
+            .copied()
+            // SAFETY: registry descriptors carry static names.
+            .find(|d| unsafe { d.plugin_name_str() } == name)
+            .ok_or_else(|| LoadError::PluginNotFound {
+                name: name.to_owned(),
+            })
+    }
+
+    /// # Safety
+    /// `desc` must be a validated descriptor that stays valid while `library` lives
+    /// (or forever, for `None`).
+    unsafe fn build(
+        desc: *const PluginDescriptor,
+        info: PluginInfo,
+        library: Option<Arc<Library>>,
+        config: &[u8],
+    ) -> Result<Self, LoadError> {
+        // SAFETY: caller contract.
+        let d = unsafe { &*desc };
+        let kinds = (0..d.method_count)
+            .map(|i| {
+                // SAFETY: descriptor is valid per the caller's contract.
+                unsafe { method_pairs(d, i) }
+                    .into_iter()
+                    .find(|(k, _)| *k == KIND_META_KEY)
+                    .and_then(|(_, v)| MethodKind::parse(v))
+            })
+            .collect();
+        let construct = d.construct.ok_or_else(|| LoadError::ConstructFailed {
+            plugin: info.name.clone(),
+            reason: "the plugin exports no construct function".into(),
+        })?;
+        let cfg_len = u32::try_from(config.len())
+            .map_err(|_| LoadError::ConfigSerialization("config larger than 4 GiB".into()))?;
+        // SAFETY: `construct` follows the ABI: reads `cfg_len` bytes, returns
+        // an owned instance or null.
+        let instance = unsafe { construct(config.as_ptr(), cfg_len) };
+        if instance.is_null() {
+            return Err(LoadError::ConstructFailed {
+                plugin: info.name.clone(),
+                reason: if config.is_empty() {
+                    "construct returned null".into()
+                } else {
+                    "construct returned null (the config did not decode as the plugin's config type, or configure panicked)".into()
+                },
+            });
+        }
+        Ok(Self {
+            info,
+            descriptor: desc,
+            vtable: d.vtable,
+            instance,
+            free_buffer: d.free_buffer,
+            destroy: d.destroy,
+            method_count: d.method_count,
+            kinds,
+            _library: library,
+        })
+    }
+
+    /// The descriptor this executor calls through.
+    pub fn descriptor(&self) -> &PluginDescriptor {
+        // SAFETY: valid while `_library` (held by self) is mapped.
+        unsafe { &*self.descriptor }
+    }
+
+    fn check(&self, index: usize, attempted: MethodKind) -> Result<*const c_void, CallError> {
+        if index >= self.method_count as usize {
+            return Err(CallError::InvalidMethodIndex {
+                index,
+                count: self.method_count,
+            });
+        }
+        if let Some(declared) = self.kinds[index] {
+            if declared != attempted {
+                return Err(CallError::CallKindMismatch {
+                    index,
+                    declared,
+                    attempted,
+                });
+            }
+        }
+        // Every slot is pointer-sized; required slots are never null, optional ones may be.
+        // SAFETY: `index < method_count` and the vtable has `method_count` slots.
+        let slot = unsafe { *(self.vtable as *const *const c_void).add(index) };
+        if slot.is_null() {
+            return Err(CallError::NotImplemented { bit: index as u32 });
+        }
+        Ok(slot)
+    }
+
+    /// Calls slot `index` with `input`, handing the output bytes to `sink`.
+    fn invoke(
+        &self,
+        index: usize,
+        attempted: MethodKind,
+        input: &[u8],
+        sink: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        let in_len = u32::try_from(input.len())
+            .map_err(|_| CallError::Serialization("input larger than 4 GiB".into()))?;
+        let slot = self.check(index, attempted)?;
+        match self.info.buffer_strategy {
+            BufferStrategyKind::PluginAllocated => {
+                self.invoke_plugin_allocated(slot, input, in_len, sink)
+            }
+            BufferStrategyKind::Arena => self.invoke_arena(slot, input, in_len, sink),
+        }
+    }
+
+    fn invoke_plugin_allocated(
+        &self,
+        slot: *const c_void,
+        input: &[u8],
+        in_len: u32,
+        sink: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        // SAFETY: PluginAllocated slots have this signature (checked strategy).
+        let f: PluginAllocatedFn = unsafe { std::mem::transmute(slot) };
+        let mut out_ptr: *mut u8 = std::ptr::null_mut();
+        let mut out_len: u32 = 0;
+        // SAFETY: input valid for `in_len` bytes; out pointers are our locals.
+        let status = unsafe {
+            f(
+                self.instance,
+                input.as_ptr(),
+                in_len,
+                &mut out_ptr,
+                &mut out_len,
+            )
+        };
+        if !matches!(status, STATUS_OK | STATUS_PLUGIN_ERROR | STATUS_PANIC) {
+            return Err(status_error(status));
+        }
+        if out_ptr.is_null() && out_len > 0 {
+            return Err(CallError::Serialization(format!(
+                "plugin returned a null output buffer with length {out_len}"
+            )));
+        }
+        let bytes: &[u8] = if out_ptr.is_null() {
+            &[]
+        } else {
+            // SAFETY: the plugin hands us `out_len` readable bytes at `out_ptr`
+            // until we call its `free_buffer`.
+            unsafe { std::slice::from_raw_parts(out_ptr, out_len as usize) }
+        };
+        let result = match status {
+            STATUS_OK => sink(bytes),
+            STATUS_PLUGIN_ERROR => Err(decode_plugin_error(bytes)),
+            _ => Err(CallError::Panic(decode_panic(bytes))),
+        };
+        if !out_ptr.is_null() {
+            if let Some(free) = self.free_buffer {
+                // SAFETY: returning the plugin's own buffer, exactly once.
+                unsafe { free(out_ptr, out_len as usize) };
+            }
+        }
+        result
+    }
+
+    fn invoke_arena(
+        &self,
+        slot: *const c_void,
+        input: &[u8],
+        in_len: u32,
+        sink: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        // SAFETY: Arena slots have this signature (checked strategy).
+        let f: ArenaFn = unsafe { std::mem::transmute(slot) };
+        let mut buf = arena::acquire_arena(0);
+        let result = (|| {
+            let mut retried = false;
+            loop {
+                let cap = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+                let mut off: u32 = 0;
+                let mut len: u32 = 0;
+                // SAFETY: input valid for `in_len` bytes; the arena is valid for `cap` writes.
+                let status = unsafe {
+                    f(
+                        self.instance,
+                        input.as_ptr(),
+                        in_len,
+                        buf.as_mut_ptr(),
+                        cap,
+                        &mut off,
+                        &mut len,
+                    )
+                };
+                if status == STATUS_BUFFER_TOO_SMALL && !retried {
+                    let needed = len as usize;
+                    if needed <= buf.len() || needed > arena::MAX_ARENA_CAPACITY {
+                        return Err(CallError::BufferTooSmall);
+                    }
+                    arena::grow_arena(&mut buf, needed);
+                    retried = true;
+                    continue;
+                }
+                if !matches!(status, STATUS_OK | STATUS_PLUGIN_ERROR | STATUS_PANIC) {
+                    return Err(status_error(status));
+                }
+                let end = (off as usize).checked_add(len as usize);
+                let bytes = match end {
+                    Some(end) if end <= buf.len() => &buf[off as usize..end],
+                    _ if status == STATUS_PANIC => &[][..],
+                    _ => {
+                        return Err(CallError::Serialization(format!(
+                            "plugin reported out_offset/out_len ({off}+{len}) outside the {cap}-byte arena"
+                        )))
+                    }
+                };
+                return match status {
+                    STATUS_OK => sink(bytes),
+                    STATUS_PLUGIN_ERROR => Err(decode_plugin_error(bytes)),
+                    _ if bytes.is_empty() => Err(CallError::Panic(
+                        "plugin panicked (message not transmitted via Arena strategy)".into(),
+                    )),
+                    _ => Err(CallError::Panic(decode_panic(bytes))),
+                };
+            }
+        })();
+        arena::release_arena(buf);
+        result
+    }
+
+    /// Typed call: encodes `input` (the argument tuple), decodes an `O`.
+    pub fn call_method<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        index: usize,
+        input: &I,
+    ) -> Result<O, CallError> {
+        call_typed(self, index, input)
+    }
+
+    /// Raw call of a `#[wire(raw)]` method.
+    pub fn call_method_raw(&self, index: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.call_raw(index, input)
+    }
+
+    /// Whether optional-method capability `bit` is set.
+    pub fn has_capability(&self, bit: u32) -> bool {
+        self.info.has_capability(bit)
+    }
+
+    /// Identity and shape.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// User metadata of a method (reserved `fidius.*` keys excluded).
+    pub fn method_metadata(&self, method_id: u32) -> Vec<(&str, &str)> {
+        if method_id >= self.method_count {
+            return Vec::new();
+        }
+        // SAFETY: descriptor valid while self lives.
+        unsafe { method_pairs(self.descriptor(), method_id) }
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(RESERVED_META_PREFIX))
+            .collect()
+    }
+
+    /// Trait-level metadata.
+    pub fn trait_metadata(&self) -> Vec<(&str, &str)> {
+        let d = self.descriptor();
+        // SAFETY: validated: non-null when count > 0; static strings.
+        unsafe { read_pairs(d.trait_metadata, d.trait_metadata_count) }
+    }
+
+    /// The call kind recorded for `method`, if any.
+    pub fn method_kind(&self, method: usize) -> Option<MethodKind> {
+        self.kinds.get(method).copied().flatten()
+    }
+}
+
+/// All metadata pairs of method `i` (including reserved keys).
+///
+/// # Safety
+/// `d` must be a valid descriptor and `i < d.method_count`.
+unsafe fn method_pairs(d: &PluginDescriptor, i: u32) -> Vec<(&str, &str)> {
+    if d.method_metadata.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: `method_metadata` has `method_count` entries.
+    let entry = unsafe { &*d.method_metadata.add(i as usize) };
+    // SAFETY: entries point at static pairs.
+    unsafe { read_pairs(entry.kvs, entry.kv_count) }
+}
+
+fn status_error(status: i32) -> CallError {
+    match status {
+        STATUS_BUFFER_TOO_SMALL => CallError::BufferTooSmall,
+        STATUS_SERIALIZATION_ERROR => CallError::Serialization(
+            "the plugin could not decode the arguments or encode its result (STATUS_SERIALIZATION_ERROR)".into(),
+        ),
+        code => CallError::UnknownStatus { code },
+    }
+}
+
+fn decode_plugin_error(bytes: &[u8]) -> CallError {
+    if bytes.is_empty() {
+        return CallError::Plugin(PluginError::new(
+            "UNKNOWN",
+            "plugin returned error but no error data",
+        ));
+    }
+    match fidius_core::wire::deserialize::<PluginError>(bytes) {
+        Ok(e) => CallError::Plugin(e),
+        Err(e) => CallError::Deserialization(format!("plugin error payload: {e}")),
+    }
+}
+
+fn decode_panic(bytes: &[u8]) -> String {
+    fidius_core::wire::deserialize::<String>(bytes).unwrap_or_else(|_| "unknown panic".into())
+}
+
+/// Typed call through any executor: encode in a reused buffer, decode in place.
+pub(crate) fn call_typed<E: PluginExecutor + ?Sized, I: Serialize + ?Sized, O: DeserializeOwned>(
+    exec: &E,
+    index: usize,
+    input: &I,
+) -> Result<O, CallError> {
+    let mut buf = ENCODE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    buf.clear();
+    let result = match fidius_core::wire::serialize_append(&mut buf, input) {
+        Err(e) => Err(CallError::Serialization(e.to_string())),
+        Ok(()) => {
+            let mut out: Option<O> = None;
+            exec.call_wire(index, &buf, &mut |bytes| {
+                out = Some(
+                    fidius_core::wire::deserialize(bytes)
+                        .map_err(|e| CallError::Deserialization(e.to_string()))?,
+                );
+                Ok(())
+            })
+            .and_then(|()| {
+                out.ok_or_else(|| CallError::Backend {
+                    runtime: exec_runtime(exec),
+                    message: "call returned no output".into(),
+                })
+            })
+        }
+    };
+    if buf.capacity() <= 1 << 20 {
+        ENCODE_BUF.with(|b| *b.borrow_mut() = buf);
+    }
+    result
+}
+
+fn exec_runtime<E: PluginExecutor + ?Sized>(exec: &E) -> String {
+    format!("{:?}", exec.info().runtime).to_lowercase()
+}
+
+impl PluginExecutor for CdylibExecutor {
+    fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    fn method_count(&self) -> u32 {
+        self.method_count
+    }
+
+    fn call_raw(&self, method: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        let mut out = Vec::new();
+        self.invoke(method, MethodKind::Raw, input, &mut |bytes| {
+            out.extend_from_slice(bytes);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn call_wire(
+        &self,
+        method: usize,
+        input: &[u8],
+        output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        self.invoke(method, MethodKind::Unary, input, output)
+    }
+
+    fn method_kind(&self, method: usize) -> Option<MethodKind> {
+        CdylibExecutor::method_kind(self, method)
+    }
+
+    fn method_metadata(&self, method: u32) -> Vec<(&str, &str)> {
+        CdylibExecutor::method_metadata(self, method)
+    }
+
+    fn trait_metadata(&self) -> Vec<(&str, &str)> {
+        CdylibExecutor::trait_metadata(self)
+    }
+}

@@ -1,0 +1,143 @@
+//! [`PluginHandle`]: the one type callers and generated clients use to call
+//! a plugin, whatever backend runs it (one [`PluginExecutor`] inside).
+
+use crate::error::{CallError, LoadError};
+use crate::executor::{cdylib::call_typed, CdylibExecutor, PluginExecutor};
+use crate::info::PluginInfo;
+use crate::loader::{check_info, LoadedPlugin};
+use fidius_core::{BufferStrategyKind, MethodKind, PluginDescriptor};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+
+/// A callable plugin instance. `Send + Sync`: calls may run concurrently
+/// (plugin methods take `&self`). Dropping it destroys the instance.
+pub struct PluginHandle {
+    exec: Box<dyn PluginExecutor>,
+}
+
+impl fmt::Debug for PluginHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginHandle")
+            .field("info", self.exec.info())
+            .finish()
+    }
+}
+
+impl PluginHandle {
+    /// Wraps any backend's executor.
+    pub fn new(exec: impl PluginExecutor + 'static) -> Self {
+        Self {
+            exec: Box::new(exec),
+        }
+    }
+
+    /// Instantiates a loaded cdylib plugin (zero-config).
+    ///
+    /// # Panics
+    /// If the plugin's `construct` fails; use [`Self::try_from_loaded`] to get the error.
+    pub fn from_loaded(plugin: LoadedPlugin) -> Self {
+        match Self::try_from_loaded(plugin) {
+            Ok(h) => h,
+            Err(e) => panic!("PluginHandle::from_loaded: {e}"),
+        }
+    }
+
+    /// Instantiates a loaded cdylib plugin (zero-config).
+    pub fn try_from_loaded(plugin: LoadedPlugin) -> Result<Self, LoadError> {
+        Ok(Self::new(CdylibExecutor::from_loaded(plugin)?))
+    }
+
+    /// Instantiates a loaded cdylib plugin with a config (crosses the boundary once, as bincode).
+    pub fn configure_from_loaded<C: Serialize>(
+        plugin: LoadedPlugin,
+        config: &C,
+    ) -> Result<Self, LoadError> {
+        let bytes = fidius_core::wire::serialize(config)
+            .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
+        Ok(Self::new(CdylibExecutor::from_loaded_with_config(
+            plugin, &bytes,
+        )?))
+    }
+
+    /// Instantiates an in-process plugin (zero-config).
+    pub fn from_descriptor(desc: &'static PluginDescriptor) -> Result<Self, LoadError> {
+        Ok(Self::new(CdylibExecutor::from_descriptor(desc)?))
+    }
+
+    /// Instantiates an in-process plugin with a config.
+    pub fn configure_in_process<C: Serialize>(
+        desc: &'static PluginDescriptor,
+        config: &C,
+    ) -> Result<Self, LoadError> {
+        let bytes = fidius_core::wire::serialize(config)
+            .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
+        Ok(Self::new(CdylibExecutor::from_descriptor_with_config(
+            desc, &bytes,
+        )?))
+    }
+
+    /// Finds a plugin linked into this process by name.
+    pub fn find_in_process_descriptor(name: &str) -> Result<&'static PluginDescriptor, LoadError> {
+        CdylibExecutor::find_in_process_descriptor(name)
+    }
+
+    /// Typed call: `input` is the argument tuple (`&()`, `&(a,)`, `&(a, b)`, …).
+    pub fn call_method<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        index: usize,
+        input: &I,
+    ) -> Result<O, CallError> {
+        call_typed(&*self.exec, index, input)
+    }
+
+    /// Raw call of a `#[wire(raw)]` method.
+    pub fn call_method_raw(&self, index: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.exec.call_raw(index, input)
+    }
+
+    /// Whether optional-method capability `bit` is set (false for `bit >= 64`).
+    pub fn has_capability(&self, bit: u32) -> bool {
+        self.exec.has_capability(bit)
+    }
+
+    /// Identity and shape.
+    pub fn info(&self) -> &PluginInfo {
+        self.exec.info()
+    }
+
+    /// Number of methods.
+    pub fn method_count(&self) -> u32 {
+        self.exec.method_count()
+    }
+
+    /// The call kind the plugin recorded for `method` (`None` for plugins
+    /// built by fidius 0.5, which record none).
+    pub fn method_kind(&self, method: usize) -> Option<MethodKind> {
+        self.exec.method_kind(method)
+    }
+
+    /// User metadata of method `method_id` (empty if none or out of range).
+    pub fn method_metadata(&self, method_id: u32) -> Vec<(&str, &str)> {
+        self.exec.method_metadata(method_id)
+    }
+
+    /// Trait-level metadata.
+    pub fn trait_metadata(&self) -> Vec<(&str, &str)> {
+        self.exec.trait_metadata()
+    }
+
+    /// Checks this plugin against an interface hash and buffer strategy.
+    pub fn check_interface(
+        &self,
+        hash: u64,
+        strategy: BufferStrategyKind,
+    ) -> Result<(), LoadError> {
+        check_info(self.info(), Some(hash), Some(strategy))
+    }
+
+    /// The executor behind this handle.
+    pub fn executor(&self) -> &dyn PluginExecutor {
+        &*self.exec
+    }
+}

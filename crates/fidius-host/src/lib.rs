@@ -1,0 +1,26 @@
+//! Host side of fidius: discovering, verifying (Ed25519), validating, loading
+//! and calling plugins behind one [`PluginHandle`], whatever the backend.
+//!
+//! Layers: [`arch`] and [`signing`] gate a file before `dlopen`; [`loader`]
+//! reads and validates a library's registry; [`executor`] calls a plugin
+//! (one trait per backend); [`handle::PluginHandle`] is what callers and
+//! generated clients use; [`host::PluginHost`] ties search paths and policy together.
+
+#![warn(missing_docs)]
+
+pub mod arch;
+pub mod arena;
+pub mod error;
+pub mod executor;
+pub mod handle;
+pub mod host;
+pub mod info;
+pub mod loader;
+pub mod signing;
+
+pub use error::{CallError, LoadError};
+pub use executor::{CdylibExecutor, PluginExecutor};
+pub use handle::PluginHandle;
+pub use host::{LoadPolicy, PluginHost, PluginHostBuilder};
+pub use info::{PluginInfo, PluginRuntimeKind};
+pub use loader::{load_library, validate_against_interface, LoadedLibrary, LoadedPlugin};

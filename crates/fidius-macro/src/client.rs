@@ -1,0 +1,133 @@
+//! Generator for the host-side typed `<Trait>Client` (compiled only when the
+//! interface crate's `host` feature is on).
+
+use crate::interface::module_ident;
+use crate::ir::{Interface, Ret};
+use crate::types;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+pub fn emit(iface: &Interface) -> TokenStream {
+    let krate = &iface.krate;
+    let ident = &iface.ident;
+    let vis = &iface.item.vis;
+    let module = module_ident(iface);
+    let client = format_ident!("{}Client", ident);
+    let hash_c = format_ident!("{}_INTERFACE_HASH", ident);
+    let version_c = format_ident!("{}_INTERFACE_VERSION", ident);
+    let strategy = match iface.buffer {
+        crate::attrs::Buffer::PluginAllocated => {
+            quote!(#krate::BufferStrategyKind::PluginAllocated)
+        }
+        crate::attrs::Buffer::Arena => quote!(#krate::BufferStrategyKind::Arena),
+    };
+    let methods = iface.methods.iter().map(|m| {
+        let name = &m.ident;
+        let index_c = format_ident!("METHOD_{}", m.ident.to_string().to_uppercase());
+        let cap_check = m.optional_bit.map(|bit| {
+            quote! {
+                if !self.handle.has_capability(#bit) {
+                    return ::core::result::Result::Err(#krate::CallError::NotImplemented { bit: #bit });
+                }
+            }
+        });
+        let doc = format!("Calls `{ident}::{name}` on the plugin.");
+        if m.raw {
+            let arg = &m.args[0].ident;
+            return quote! {
+                #[doc = #doc]
+                pub fn #name(&self, #arg: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #krate::CallError> {
+                    #cap_check
+                    self.handle.call_method_raw(#module::#index_c, #arg)
+                }
+            };
+        }
+        let params: Vec<TokenStream> = m
+            .args
+            .iter()
+            .map(|a| {
+                let w = types::arg_wire(&a.ty, krate, &a.ident);
+                let id = &a.ident;
+                let ty = w.client_ty;
+                quote!(#id: #ty)
+            })
+            .collect();
+        let encodes = m.args.iter().map(|a| types::arg_wire(&a.ty, krate, &a.ident).encode);
+        let (ret_ty, decode_ty, from_decoded) = match &m.ret {
+            Ret::Unit => (quote!(()), quote!(()), quote!(v)),
+            Ret::Plain(t) | Ret::Result { ok: t, .. } => {
+                let w = types::ret_wire(t, krate);
+                (quote!(#t), w.decode_ty, w.from_decoded)
+            }
+        };
+        quote! {
+            #[doc = #doc]
+            pub fn #name(&self, #(#params),*) -> ::core::result::Result<#ret_ty, #krate::CallError> {
+                #cap_check
+                let v: #decode_ty = self.handle.call_method(#module::#index_c, &(#(#encodes,)*))?;
+                ::core::result::Result::Ok(#from_decoded)
+            }
+        }
+    });
+    let doc = format!(
+        "Typed host-side client of [`{ident}`]: one method per trait method, each returning `Result<_, CallError>`."
+    );
+    quote! {
+        #[cfg(feature = "host")]
+        #[doc = #doc]
+        #[derive(Debug)]
+        #vis struct #client {
+            handle: #krate::PluginHandle,
+        }
+
+        #[cfg(feature = "host")]
+        #[allow(clippy::all)]
+        impl #client {
+            /// Interface hash this client was generated for.
+            pub const INTERFACE_HASH: u64 = #module::#hash_c;
+            /// Interface version this client was generated for.
+            pub const INTERFACE_VERSION: u32 = #module::#version_c;
+            /// Buffer strategy of the interface.
+            pub const BUFFER_STRATEGY: #krate::BufferStrategyKind = #strategy;
+
+            /// Wraps a handle (not checked: see [`Self::try_from_handle`]).
+            pub fn from_handle(handle: #krate::PluginHandle) -> Self {
+                Self { handle }
+            }
+
+            /// Wraps a handle after checking its interface hash and buffer strategy.
+            pub fn try_from_handle(handle: #krate::PluginHandle) -> ::core::result::Result<Self, #krate::LoadError> {
+                handle.check_interface(Self::INTERFACE_HASH, Self::BUFFER_STRATEGY)?;
+                ::core::result::Result::Ok(Self { handle })
+            }
+
+            /// The underlying handle.
+            pub fn handle(&self) -> &#krate::PluginHandle {
+                &self.handle
+            }
+
+            /// Unwraps the handle.
+            pub fn into_handle(self) -> #krate::PluginHandle {
+                self.handle
+            }
+
+            /// A client for plugin `plugin_name` linked into this process,
+            /// checked against this interface's hash and buffer strategy.
+            pub fn in_process(plugin_name: &str) -> ::core::result::Result<Self, #krate::LoadError> {
+                let desc = #krate::PluginHandle::find_in_process_descriptor(plugin_name)?;
+                let handle = #krate::PluginHandle::from_descriptor(desc)?;
+                Self::try_from_handle(handle)
+            }
+
+            /// Loads plugin `plugin_name` through `host` (with its signature and
+            /// ABI policy) and checks it against this interface.
+            pub fn load(host: &#krate::PluginHost, plugin_name: &str) -> ::core::result::Result<Self, #krate::LoadError> {
+                let plugin = host.load(plugin_name)?;
+                #krate::validate_against_interface(&plugin, ::core::option::Option::Some(Self::INTERFACE_HASH), ::core::option::Option::Some(Self::BUFFER_STRATEGY))?;
+                Self::try_from_handle(#krate::PluginHandle::try_from_loaded(plugin)?)
+            }
+
+            #(#methods)*
+        }
+    }
+}

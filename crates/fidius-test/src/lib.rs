@@ -1,0 +1,192 @@
+//! Test helpers for fidius hosts and plugins: build a plugin crate as a real
+//! cdylib once per process ([`dylib_fixture`]) and sign it with
+//! deterministic keys ([`fixture_keypair`], [`sign_dylib`]).
+
+#![warn(missing_docs)]
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+/// A cdylib fixture to build: see [`dylib_fixture`].
+#[derive(Debug, Clone)]
+pub struct DylibFixture {
+    dir: PathBuf,
+    release: bool,
+    features: Vec<String>,
+    target_dir: Option<PathBuf>,
+}
+
+/// A fixture for the plugin crate in `dir` (a directory with a `Cargo.toml`
+/// whose library has `crate-type = ["cdylib", …]`).
+pub fn dylib_fixture(dir: impl AsRef<Path>) -> DylibFixture {
+    DylibFixture {
+        dir: dir.as_ref().to_path_buf(),
+        release: false,
+        features: Vec::new(),
+        target_dir: None,
+    }
+}
+
+fn cache() -> &'static Mutex<HashMap<String, PathBuf>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The directory fixtures are built in: `$CARGO_TARGET_DIR/fidius-fixtures`,
+/// else `<target dir of the running test binary>/fidius-fixtures`.
+pub fn fixture_target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("fidius-fixtures");
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // <target>/<profile>/deps/<test binary>
+    exe.ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "target"))
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            exe.parent()
+                .and_then(Path::parent)
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(std::env::temp_dir)
+        .join("fidius-fixtures")
+}
+
+impl DylibFixture {
+    /// Builds with `--release`.
+    pub fn release(mut self) -> Self {
+        self.release = true;
+        self
+    }
+
+    /// Enables a cargo feature of the fixture crate.
+    pub fn feature(mut self, feature: impl Into<String>) -> Self {
+        self.features.push(feature.into());
+        self
+    }
+
+    /// Builds into this target directory instead of [`fixture_target_dir`].
+    pub fn target_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.target_dir = Some(dir.into());
+        self
+    }
+
+    /// Builds the fixture (once per process) and returns the cdylib's path.
+    ///
+    /// # Panics
+    /// If cargo fails or produces no cdylib; the message carries cargo's output.
+    pub fn build(&self) -> PathBuf {
+        self.try_build().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Builds the fixture (once per process) and returns the cdylib's path.
+    pub fn try_build(&self) -> Result<PathBuf, String> {
+        let manifest = self.dir.join("Cargo.toml");
+        let key = format!(
+            "{}|{}|{:?}|{:?}",
+            manifest.display(),
+            self.release,
+            self.features,
+            self.target_dir
+        );
+        let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(&key) {
+            return Ok(p.clone());
+        }
+        let target_dir = self.target_dir.clone().unwrap_or_else(fixture_target_dir);
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.arg("build")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--lib")
+            .arg("--message-format=json-render-diagnostics")
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if self.release {
+            cmd.arg("--release");
+        }
+        if !self.features.is_empty() {
+            cmd.arg("--features").arg(self.features.join(","));
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| format!("failed to run cargo: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "building fixture {} failed:\n{}",
+                manifest.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let ext = std::env::consts::DLL_EXTENSION;
+        let canonical = std::fs::canonicalize(&manifest).unwrap_or(manifest.clone());
+        let mut found = None;
+        for line in stdout.lines() {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if msg["reason"] != "compiler-artifact" {
+                continue;
+            }
+            let is_cdylib = msg["target"]["crate_types"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|k| k == "cdylib"));
+            let manifest_matches = msg["manifest_path"]
+                .as_str()
+                .and_then(|m| std::fs::canonicalize(m).ok())
+                .is_some_and(|m| m == canonical);
+            if !is_cdylib || !manifest_matches {
+                continue;
+            }
+            if let Some(files) = msg["filenames"].as_array() {
+                found = files
+                    .iter()
+                    .filter_map(|f| f.as_str())
+                    .find(|f| f.ends_with(&format!(".{ext}")))
+                    .map(PathBuf::from);
+            }
+        }
+        let path = found.ok_or_else(|| {
+            format!(
+                "cargo built {} but reported no .{ext} cdylib",
+                manifest.display()
+            )
+        })?;
+        cache.insert(key, path.clone());
+        Ok(path)
+    }
+}
+
+/// A deterministic key pair (seed byte 1).
+pub fn fixture_keypair() -> (SigningKey, VerifyingKey) {
+    fixture_keypair_with_seed(1)
+}
+
+/// A deterministic key pair whose 32-byte seed is `seed` repeated.
+pub fn fixture_keypair_with_seed(seed: u8) -> (SigningKey, VerifyingKey) {
+    let sk = SigningKey::from_bytes(&[seed; 32]);
+    let vk = sk.verifying_key();
+    (sk, vk)
+}
+
+/// Signs the library at `path`, writing `<path>.sig`; returns the signature path.
+pub fn sign_dylib(path: &Path, key: &SigningKey) -> PathBuf {
+    fidius_host::signing::sign_file(path, key)
+        .unwrap_or_else(|e| panic!("signing {} failed: {e}", path.display()))
+}
+
+/// Copies a built library into `dir` (e.g. a per-test search path) and returns the copy's path.
+pub fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create fixture dir");
+    let dest = dir.join(lib.file_name().expect("library file name"));
+    std::fs::copy(lib, &dest).unwrap_or_else(|e| panic!("copying {} failed: {e}", lib.display()));
+    dest
+}

@@ -1,0 +1,54 @@
+//! Fidius — a Rust plugin framework for trait-to-dylib plugin systems.
+//!
+//! This facade is the one dependency of interface and plugin crates: it
+//! re-exports the macros, the ABI contract of `fidius-core` and, with feature
+//! `host`, the loading and calling API of `fidius-host`.
+//!
+//! For interface crate authors:
+//!
+//! ```ignore
+//! pub use fidius::{plugin_impl, PluginError};
+//!
+//! #[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+//! pub trait MyPlugin: Send + Sync {
+//!     fn process(&self, input: String) -> String;
+//! }
+//! ```
+//!
+//! For plugin crate authors:
+//!
+//! ```ignore
+//! use my_interface::{plugin_impl, MyPlugin, PluginError};
+//!
+//! pub struct MyImpl;
+//!
+//! #[plugin_impl(MyPlugin)]
+//! impl MyPlugin for MyImpl {
+//!     fn process(&self, input: String) -> String {
+//!         format!("processed: {input}")
+//!     }
+//! }
+//!
+//! fidius::fidius_plugin_registry!();
+//! ```
+
+pub use fidius_core::{
+    descriptor, error, fidius_plugin_registry, from_value, hash, inventory, kind, registry, status,
+    stream_marker, to_value, wire, BufferStrategyKind, MethodKind, PluginDescriptor, PluginError,
+    PluginRegistry, Stream, Value, ValueError, ABI_VERSION, FIDIUS_MAGIC, REGISTRY_VERSION,
+};
+pub use fidius_core::{fnv1a, interface_hash};
+pub use fidius_macro::{method_meta, optional, plugin_impl, plugin_interface, trait_meta, wire};
+
+#[doc(hidden)]
+pub use fidius_core::__private;
+
+#[cfg(feature = "async")]
+pub use fidius_core::async_runtime;
+
+#[cfg(feature = "host")]
+pub use fidius_host::{
+    arch, arena, executor, loader, signing, validate_against_interface, CallError, LoadError,
+    LoadPolicy, LoadedLibrary, LoadedPlugin, PluginExecutor, PluginHandle, PluginHost,
+    PluginHostBuilder, PluginInfo, PluginRuntimeKind,
+};
