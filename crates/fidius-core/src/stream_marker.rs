@@ -18,7 +18,8 @@ impl<T> Stream<T> {
         Self { inner: None }
     }
 
-    /// A stream over any `Send` iterator.
+    /// A stream over any `Send` iterator (the fidius 0.5 constructor name).
+    #[allow(clippy::should_implement_trait)]
     pub fn from_iter<I>(iter: I) -> Self
     where
         I: IntoIterator<Item = T>,

@@ -1,0 +1,111 @@
+//! Example host used by `cargo xtask demo`: generates a key, signs the
+//! example plugin libraries, loads them with signatures required, calls
+//! them, and shows a tampered library being refused.
+//!
+//! Usage: `demo-host <plugin-dir> <library>...` (libraries are copied into `<plugin-dir>`).
+
+use ed25519_dalek::SigningKey;
+use fidius::{LoadError, PluginHost};
+use fidius_host::signing;
+use my_api::{ApplyInput, ImageFilterClient};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn step(n: u32, what: &str) {
+    println!("\n[{n}] {what}");
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(
+        args.next()
+            .ok_or("usage: demo-host <plugin-dir> <library>...")?,
+    );
+    let libs: Vec<PathBuf> = args.map(PathBuf::from).collect();
+    std::fs::create_dir_all(&dir)?;
+
+    step(1, "generate an Ed25519 signing key");
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let public = key.verifying_key();
+    println!(
+        "    public key fingerprint: {}",
+        signing::key_fingerprint(&public)
+    );
+
+    step(2, "copy and sign the plugin libraries");
+    let mut copies = Vec::new();
+    for lib in &libs {
+        let dest = dir.join(lib.file_name().ok_or("library without a file name")?);
+        std::fs::copy(lib, &dest)?;
+        let sig = signing::sign_file(&dest, &key)?;
+        println!("    signed {} -> {}", dest.display(), sig.display());
+        copies.push(dest);
+    }
+
+    step(3, "discover plugins with signatures required");
+    let host = PluginHost::builder()
+        .search_path(&dir)
+        .require_signature(true)
+        .trusted_keys(&[public])
+        .interface_hash(ImageFilterClient::INTERFACE_HASH)
+        .build()?;
+    for info in host.discover()? {
+        println!(
+            "    found {} (interface {} v{}, hash {:#018x}, {})",
+            info.name,
+            info.interface_name,
+            info.interface_version,
+            info.interface_hash,
+            info.buffer_strategy
+        );
+    }
+
+    step(
+        4,
+        "load each plugin as a typed ImageFilterClient and call apply()",
+    );
+    let pixels = vec![0u8, 10, 128, 200, 255];
+    println!("    input pixels: {pixels:?}");
+    for name in ["Invert", "Brighten"] {
+        let t = Instant::now();
+        let client = ImageFilterClient::load(&host, name)?;
+        let loaded = t.elapsed();
+        let t = Instant::now();
+        let out = client.apply(&ApplyInput {
+            pixels: pixels.clone(),
+        })?;
+        println!(
+            "    {name:<8} -> {:?}   (load {:.1?}, call {:.1?})",
+            out.pixels,
+            loaded,
+            t.elapsed()
+        );
+    }
+
+    step(5, "tamper with a signed library and try again");
+    let victim = copies
+        .iter()
+        .find(|p| p.to_string_lossy().contains("my_plugin"))
+        .ok_or("the Invert library (my-plugin) was not given")?;
+    let mut bytes = std::fs::read(victim)?;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(victim, bytes)?;
+    println!("    flipped one byte of {}", victim.display());
+    match ImageFilterClient::load(&host, "Invert") {
+        Err(e @ LoadError::SignatureInvalid { .. }) => {
+            println!("    Invert refused before dlopen: {e}")
+        }
+        Err(e) => return Err(format!("expected a signature error, got: {e}").into()),
+        Ok(_) => return Err("a tampered plugin was loaded".into()),
+    }
+
+    let still = ImageFilterClient::load(&host, "Brighten")?;
+    println!(
+        "    Brighten (untouched library) still loads: {:?}",
+        still.apply(&ApplyInput { pixels: vec![1, 2] })?.pixels
+    );
+
+    println!("\ndemo finished: every step behaved as expected");
+    Ok(())
+}
