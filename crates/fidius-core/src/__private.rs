@@ -9,6 +9,15 @@ pub use std::ffi::{c_char, c_void, CStr};
 
 use std::marker::PhantomData;
 
+/// Type-level buffer strategy of an interface: `#[plugin_impl(T, buffer = X)]`
+/// passes the marker for `X`, so a mismatch is a type error at `cargo check`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BufferPluginAllocated;
+
+/// See [`BufferPluginAllocated`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BufferArena;
+
 /// How `#[plugin_impl]` builds instances of an impl type.
 pub trait PluginConstruct: Sized + Send + Sync + 'static {
     /// Builds an instance from the bincode config bytes (empty = zero-config);

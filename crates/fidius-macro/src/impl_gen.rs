@@ -68,7 +68,13 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
 
     let krate = &args.krate;
-    let buffer_code: u8 = args.buffer.map(Buffer::code).unwrap_or(0);
+    // The interface's hook takes its strategy's marker type: naming another
+    // strategy here is a type error that points at this attribute.
+    let buffer_marker = match args.buffer {
+        None => quote!(::core::default::Default::default()),
+        Some(Buffer::PluginAllocated) => quote!(#krate::__private::BufferPluginAllocated),
+        Some(Buffer::Arena) => quote!(#krate::__private::BufferArena),
+    };
     let name_lit = c_lit(&plugin_name);
     let construct_body = match &args.config {
         None => quote! {
@@ -94,9 +100,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 
         const _: () = {
             fn __fidius_descriptor() -> #krate::descriptor::PluginDescriptor {
-                <#self_ty as #trait_tokens>::__fidius_descriptor::<#buffer_code>(
+                <#self_ty as #trait_tokens>::__fidius_descriptor(
                     #name_lit,
                     &[#(#implemented),*],
+                    #buffer_marker,
                 )
             }
             #krate::inventory::submit! {

@@ -38,16 +38,22 @@ fn emit_trait(iface: &Interface) -> TokenStream {
     let mut item = iface.item.clone();
     let krate = &iface.krate;
     let module = module_ident(iface);
+    let marker = match iface.buffer {
+        Buffer::PluginAllocated => quote!(#krate::__private::BufferPluginAllocated),
+        Buffer::Arena => quote!(#krate::__private::BufferArena),
+    };
     let hook: syn::TraitItem = syn::parse_quote! {
         #[doc(hidden)]
-        fn __fidius_descriptor<const __FIDIUS_BUFFER: u8>(
+        fn __fidius_descriptor(
             plugin_name: &'static ::core::ffi::CStr,
             implemented: &[&str],
+            buffer: #marker,
         ) -> #krate::descriptor::PluginDescriptor
         where
             Self: Sized + #krate::__private::PluginConstruct,
         {
-            #module::__fidius_build_descriptor::<Self, __FIDIUS_BUFFER>(plugin_name, implemented)
+            let _ = buffer;
+            #module::__fidius_build_descriptor::<Self>(plugin_name, implemented)
         }
     };
     item.items.push(hook);
@@ -314,11 +320,6 @@ fn emit_module(iface: &Interface) -> TokenStream {
     );
     let vt_doc =
         format!("`#[repr(C)]` vtable of `{ident}`: one slot per method, in declaration order.");
-    let strategy_name = format!("{:?}", iface.buffer);
-    let mismatch = format!(
-        "#[plugin_impl] names a buffer strategy that differs from the interface's ({strategy_name}); remove `buffer = …` from #[plugin_impl] or make it `buffer = {strategy_name}`"
-    );
-
     quote! {
         #[doc = #mod_doc]
         #[allow(non_snake_case, non_upper_case_globals, dead_code, clippy::all)]
@@ -358,14 +359,13 @@ fn emit_module(iface: &Interface) -> TokenStream {
 
             /// Builds the descriptor of plugin `plugin_name`, implemented by `__FidiusT`
             /// (`implemented` lists the methods its impl block defines).
-            pub fn __fidius_build_descriptor<__FidiusT, const __FIDIUS_BUFFER: u8>(
+            pub fn __fidius_build_descriptor<__FidiusT>(
                 plugin_name: &'static ::core::ffi::CStr,
                 implemented: &[&str],
             ) -> #krate::descriptor::PluginDescriptor
             where
                 __FidiusT: super::#ident + #krate::__private::PluginConstruct,
             {
-                const { ::core::assert!(__FIDIUS_BUFFER == 0 || __FIDIUS_BUFFER == #strategy, #mismatch) };
                 let vtable: &'static #vtable = ::std::boxed::Box::leak(::std::boxed::Box::new(#vtable {
                     #(#slot_inits,)*
                 }));

@@ -1,0 +1,5 @@
+#[fidius::plugin_interface(version = 1)]
+pub trait T: Send + Sync {
+    fn m(&self) -> u32;
+}
+fn main() {}
