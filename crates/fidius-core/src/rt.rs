@@ -10,17 +10,98 @@ use std::ffi::c_void;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// What a shim body produced.
-#[derive(Debug)]
-pub enum ShimOutput {
-    /// Encoded success value (`STATUS_OK`).
-    Ok(Vec<u8>),
-    /// Encoded `PluginError` (`STATUS_PLUGIN_ERROR`).
-    PluginError(Vec<u8>),
+/// A value a shim can put on the wire: its encoded size, and how to write it.
+pub trait WireOut {
+    /// Encoded size in bytes.
+    fn wire_size(&self) -> Result<usize, i32>;
+    /// Writes exactly `wire_size()` bytes into `buf`.
+    fn wire_write(&self, buf: &mut [u8]) -> Result<(), i32>;
+    /// The encoding as an exact-size box of `size` bytes (large PluginAllocated outputs).
+    fn into_wire_box(self, size: usize) -> Result<Box<[u8]>, i32>
+    where
+        Self: Sized,
+    {
+        let mut b = take_large(size);
+        self.wire_write(&mut b)?;
+        Ok(b)
+    }
+    /// The encoding as an owned vector (large outputs that miss an arena).
+    fn into_wire_vec(self) -> Result<Vec<u8>, i32>
+    where
+        Self: Sized,
+    {
+        let mut v = vec![0u8; self.wire_size()?];
+        self.wire_write(&mut v)?;
+        Ok(v)
+    }
 }
 
-/// A shim body's result: output, or a failure status (e.g. `STATUS_SERIALIZATION_ERROR`).
-pub type ShimResult = Result<ShimOutput, i32>;
+/// A value encoded with the fidius wire (bincode).
+pub struct Encode<T>(pub T);
+
+impl<T: serde::Serialize> WireOut for Encode<T> {
+    #[inline]
+    fn wire_size(&self) -> Result<usize, i32> {
+        bincode::serialized_size(&self.0)
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or(STATUS_SERIALIZATION_ERROR)
+    }
+    #[inline]
+    fn wire_write(&self, buf: &mut [u8]) -> Result<(), i32> {
+        bincode::serialize_into(buf, &self.0).map_err(|_| STATUS_SERIALIZATION_ERROR)
+    }
+    fn into_wire_vec(self) -> Result<Vec<u8>, i32> {
+        // Sized exactly, written once, never zero-filled first.
+        bincode::serialize(&self.0).map_err(|_| STATUS_SERIALIZATION_ERROR)
+    }
+}
+
+/// Raw bytes (`#[wire(raw)]`), written as they are.
+pub struct Raw(pub Vec<u8>);
+
+impl WireOut for Raw {
+    #[inline]
+    fn wire_size(&self) -> Result<usize, i32> {
+        Ok(self.0.len())
+    }
+    #[inline]
+    fn wire_write(&self, buf: &mut [u8]) -> Result<(), i32> {
+        buf.copy_from_slice(&self.0);
+        Ok(())
+    }
+    fn into_wire_vec(self) -> Result<Vec<u8>, i32> {
+        Ok(self.0)
+    }
+    fn into_wire_box(self, _size: usize) -> Result<Box<[u8]>, i32> {
+        // Zero-copy when the vector is exactly sized (the usual case).
+        Ok(self.0.into_boxed_slice())
+    }
+}
+
+/// The error type of replies that cannot fail.
+pub enum NoError {}
+
+impl WireOut for NoError {
+    fn wire_size(&self) -> Result<usize, i32> {
+        match *self {}
+    }
+    fn wire_write(&self, _: &mut [u8]) -> Result<(), i32> {
+        match *self {}
+    }
+}
+
+/// What a shim body produced: a success value (`STATUS_OK`) or an encoded
+/// plugin error (`STATUS_PLUGIN_ERROR`).
+pub enum Reply<O, E> {
+    /// Success.
+    Ok(O),
+    /// `PluginError`.
+    Err(E),
+}
+
+/// A shim body's result: a reply, or a failure status (e.g. `STATUS_SERIALIZATION_ERROR`).
+pub type ShimResult<O, E> = Result<Reply<O, E>, i32>;
 
 /// The message of a caught panic payload.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -31,6 +112,13 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     } else {
         "unknown panic".to_owned()
     }
+}
+
+fn caught_panic(payload: Box<dyn Any + Send>) -> Encode<String> {
+    let msg = panic_message(&*payload);
+    // Dropping the payload may itself panic; never let that escape.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    Encode(msg)
 }
 
 /// Builds the input slice from `(ptr, len)`; `None` if `ptr` is null with `len > 0`.
@@ -48,22 +136,190 @@ pub unsafe fn input<'a>(ptr: *const u8, len: u32) -> Option<&'a [u8]> {
     }
 }
 
-/// Hands `bytes` to the host as a `PluginAllocated` output.
+/// Outputs up to this size live in pooled fixed-size blocks; larger ones
+/// are exact-size boxed slices. `free_buffer` tells them apart by length.
+pub const SMALL_BLOCK: usize = 4096;
+const BLOCK_ALIGN: usize = 8;
+const MAX_POOLED_BLOCKS: usize = 32;
+
+fn block_layout() -> std::alloc::Layout {
+    // SAFETY-free: constant, valid size and power-of-two alignment.
+    std::alloc::Layout::from_size_align(SMALL_BLOCK, BLOCK_ALIGN).expect("valid block layout")
+}
+
+struct BlockPool(Vec<*mut u8>);
+
+impl Drop for BlockPool {
+    fn drop(&mut self) {
+        for p in self.0.drain(..) {
+            // SAFETY: every pooled pointer is a live block of `block_layout()`.
+            unsafe { std::alloc::dealloc(p, block_layout()) };
+        }
+    }
+}
+
+thread_local! {
+    static BLOCKS: RefCell<BlockPool> = const { RefCell::new(BlockPool(Vec::new())) };
+}
+
+fn take_block() -> Option<*mut u8> {
+    let pooled = BLOCKS
+        .try_with(|b| b.try_borrow_mut().ok().and_then(|mut b| b.0.pop()))
+        .ok()
+        .flatten();
+    match pooled {
+        Some(p) => Some(p),
+        None => {
+            // SAFETY: non-zero-sized layout.
+            let p = unsafe { std::alloc::alloc(block_layout()) };
+            (!p.is_null()).then_some(p)
+        }
+    }
+}
+
+/// # Safety
+/// `p` must be a block from `take_block` that nobody uses any more.
+unsafe fn give_block(p: *mut u8) {
+    let kept = BLOCKS
+        .try_with(|b| match b.try_borrow_mut() {
+            Ok(mut b) if b.0.len() < MAX_POOLED_BLOCKS => {
+                b.0.push(p);
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false);
+    if !kept {
+        // SAFETY: a block of `block_layout()` per the caller's contract.
+        unsafe { std::alloc::dealloc(p, block_layout()) };
+    }
+}
+
+/// Tag a host puts in the high half of `*out_len` (with a non-null `*out_ptr`
+/// pointing at `low half` writable bytes) to offer a scratch output buffer.
+///
+/// A fidius extension of the PluginAllocated protocol: a plugin that honours
+/// the offer writes a small output there and leaves `*out_ptr` pointing at
+/// it, so neither side allocates; the host then does not call `free_buffer`.
+/// fidius 0.5 hosts never set the tag (they pass null/0) and fidius 0.5
+/// plugins ignore it (they overwrite `*out_ptr`), so both mixes keep working.
+pub const SCRATCH_OFFER_TAG: u32 = 0xF1D1_0000;
+/// Mask selecting the tag half of `*out_len`.
+pub const SCRATCH_OFFER_MASK: u32 = 0xFFFF_0000;
+
+/// Large outputs are exact-size `Box<[u8]>`s; freed ones are kept per thread
+/// (at most this many, totalling at most `MAX_POOLED_LARGE_BYTES`) and reused
+/// for the next output (or raw input) of the same length, so repeated large
+/// calls stop allocating. Any thread may free any buffer: its layout is
+/// always derivable from its length.
+const MAX_POOLED_LARGE: usize = 8;
+const MAX_POOLED_LARGE_BYTES: usize = 16 << 20;
+
+struct LargePool(Vec<(*mut u8, usize)>);
+
+impl Drop for LargePool {
+    fn drop(&mut self) {
+        for (p, len) in self.0.drain(..) {
+            // SAFETY: pooled entries are live exact-size `Box<[u8]>`s.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) });
+        }
+    }
+}
+
+thread_local! {
+    static LARGE: RefCell<LargePool> = const { RefCell::new(LargePool(Vec::new())) };
+}
+
+/// An exact-size (initialised) buffer of `len` bytes: pooled or fresh.
+fn take_large(len: usize) -> Box<[u8]> {
+    let pooled = LARGE
+        .try_with(|l| {
+            let mut l = l.try_borrow_mut().ok()?;
+            let i = l.0.iter().position(|&(_, n)| n == len)?;
+            Some(l.0.swap_remove(i).0)
+        })
+        .ok()
+        .flatten();
+    match pooled {
+        // SAFETY: a pooled exact-size `Box<[u8]>` of `len` bytes, owned by nobody else.
+        Some(p) => unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) },
+        None => vec![0u8; len].into_boxed_slice(),
+    }
+}
+
+fn give_large(b: Box<[u8]>) {
+    let len = b.len();
+    let rejected = LARGE
+        .try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return Some(b);
+            };
+            let total: usize = l.0.iter().map(|&(_, n)| n).sum();
+            if l.0.len() >= MAX_POOLED_LARGE || total + len > MAX_POOLED_LARGE_BYTES {
+                return Some(b);
+            }
+            l.0.push((Box::into_raw(b) as *mut u8, len));
+            None
+        })
+        .unwrap_or(None);
+    drop(rejected);
+}
+
+/// A `Vec<u8>` copy of `bytes` (the argument of a raw method), drawn from
+/// the large-buffer pool when one of that length is free.
+pub fn raw_arg(bytes: &[u8]) -> Vec<u8> {
+    if bytes.len() <= SMALL_BLOCK {
+        return bytes.to_vec();
+    }
+    let mut b = take_large(bytes.len());
+    b.copy_from_slice(bytes);
+    b.into_vec()
+}
+
+/// Places an output for the host as a `PluginAllocated` buffer.
 ///
 /// # Safety
-/// `out_ptr` and `out_len` must be valid for writes.
-unsafe fn emit(bytes: Vec<u8>, out_ptr: *mut *mut u8, out_len: *mut u32) -> bool {
-    let Ok(len) = u32::try_from(bytes.len()) else {
-        return false;
+/// `out_ptr` and `out_len` must be valid for reads and writes; a scratch
+/// offer (see [`SCRATCH_OFFER_TAG`]) must point at that many writable bytes.
+unsafe fn place<O: WireOut>(o: O, out_ptr: *mut *mut u8, out_len: *mut u32) -> Result<(), i32> {
+    let size = o.wire_size()?;
+    let len = u32::try_from(size).map_err(|_| STATUS_SERIALIZATION_ERROR)?;
+    // SAFETY: readable per the caller's contract.
+    let (offered_ptr, offered) = unsafe { (*out_ptr, *out_len) };
+    if !offered_ptr.is_null() && offered & SCRATCH_OFFER_MASK == SCRATCH_OFFER_TAG {
+        let cap = (offered & !SCRATCH_OFFER_MASK) as usize;
+        if size <= cap {
+            // SAFETY: the host offered `cap >= size` writable bytes at `offered_ptr`.
+            let buf = unsafe { std::slice::from_raw_parts_mut(offered_ptr, size) };
+            o.wire_write(buf)?;
+            // SAFETY: writable per the caller's contract; `*out_ptr` stays the scratch.
+            unsafe { *out_len = len };
+            return Ok(());
+        }
+    }
+    let ptr = if size <= SMALL_BLOCK {
+        let blk = take_block().ok_or(STATUS_SERIALIZATION_ERROR)?;
+        // SAFETY: a fresh block of SMALL_BLOCK >= size writable bytes.
+        let buf = unsafe { std::slice::from_raw_parts_mut(blk, size) };
+        if let Err(e) = o.wire_write(buf) {
+            // SAFETY: the block was never handed out.
+            unsafe { give_block(blk) };
+            return Err(e);
+        }
+        blk
+    } else {
+        let b = o.into_wire_box(size)?;
+        if b.len() != size {
+            return Err(STATUS_SERIALIZATION_ERROR);
+        }
+        Box::into_raw(b) as *mut u8
     };
-    let boxed: Box<[u8]> = bytes.into_boxed_slice();
-    let ptr = Box::into_raw(boxed) as *mut u8;
-    // SAFETY: the caller guarantees both pointers are writable.
+    // SAFETY: writable per the caller's contract.
     unsafe {
         *out_ptr = ptr;
         *out_len = len;
     }
-    true
+    Ok(())
 }
 
 /// Runs a `PluginAllocated` shim body with the fidius status protocol.
@@ -71,7 +327,8 @@ unsafe fn emit(bytes: Vec<u8>, out_ptr: *mut *mut u8, out_len: *mut u32) -> bool
 /// # Safety
 /// `in_ptr` must be null or valid for `in_len` bytes; `out_ptr`/`out_len`
 /// must be null or valid for writes (null makes the call fail cleanly).
-pub unsafe fn run_plugin_allocated<F>(
+#[inline]
+pub unsafe fn run_plugin_allocated<F, O, E>(
     in_ptr: *const u8,
     in_len: u32,
     out_ptr: *mut *mut u8,
@@ -79,7 +336,9 @@ pub unsafe fn run_plugin_allocated<F>(
     body: F,
 ) -> i32
 where
-    F: FnOnce(&[u8]) -> ShimResult,
+    F: FnOnce(&[u8]) -> ShimResult<O, E>,
+    O: WireOut,
+    E: WireOut,
 {
     if out_ptr.is_null() || out_len.is_null() {
         return STATUS_SERIALIZATION_ERROR;
@@ -88,27 +347,19 @@ where
     let Some(input) = (unsafe { input(in_ptr, in_len) }) else {
         return STATUS_SERIALIZATION_ERROR;
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(input)));
-    let (bytes, status) = match outcome {
-        Ok(Ok(ShimOutput::Ok(b))) => (b, STATUS_OK),
-        Ok(Ok(ShimOutput::PluginError(b))) => (b, STATUS_PLUGIN_ERROR),
-        Ok(Err(code)) => return code,
+    // SAFETY (all `place` calls): out pointers checked non-null; writable per contract.
+    let placed = match catch_unwind(AssertUnwindSafe(|| body(input))) {
+        Ok(Ok(Reply::Ok(o))) => unsafe { place(o, out_ptr, out_len) }.map(|()| STATUS_OK),
+        Ok(Ok(Reply::Err(e))) => {
+            unsafe { place(e, out_ptr, out_len) }.map(|()| STATUS_PLUGIN_ERROR)
+        }
+        Ok(Err(code)) => Err(code),
         Err(payload) => {
-            let msg = panic_message(&*payload);
-            // Dropping the payload may itself panic; never let that escape.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            match bincode::serialize(&msg) {
-                Ok(b) => (b, STATUS_PANIC),
-                Err(_) => return STATUS_PANIC,
-            }
+            let msg = caught_panic(payload);
+            Ok(unsafe { place(msg, out_ptr, out_len) }.map_or(STATUS_PANIC, |()| STATUS_PANIC))
         }
     };
-    // SAFETY: checked non-null above; writability is the caller's contract.
-    if unsafe { emit(bytes, out_ptr, out_len) } {
-        status
-    } else {
-        STATUS_SERIALIZATION_ERROR
-    }
+    placed.unwrap_or_else(|code| code)
 }
 
 struct PendingArena {
@@ -135,7 +386,8 @@ thread_local! {
 /// `in_ptr` as for [`run_plugin_allocated`]; `arena_ptr` null or valid for
 /// `arena_cap` writes; `out_offset`/`out_len` null or valid for writes.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn run_arena<F>(
+#[inline]
+pub unsafe fn run_arena<F, O, E>(
     slot: usize,
     instance: *mut c_void,
     in_ptr: *const u8,
@@ -147,7 +399,9 @@ pub unsafe fn run_arena<F>(
     body: F,
 ) -> i32
 where
-    F: FnOnce(&[u8]) -> ShimResult,
+    F: FnOnce(&[u8]) -> ShimResult<O, E>,
+    O: WireOut,
+    E: WireOut,
 {
     if out_offset.is_null() || out_len.is_null() || (arena_ptr.is_null() && arena_cap > 0) {
         return STATUS_SERIALIZATION_ERROR;
@@ -156,64 +410,108 @@ where
     let Some(input) = (unsafe { input(in_ptr, in_len) }) else {
         return STATUS_SERIALIZATION_ERROR;
     };
-    let cached = PENDING_ARENA.with(|p| {
-        let mut p = p.borrow_mut();
-        match p.take() {
-            Some(c) if c.slot == slot && c.instance == instance as usize && c.input == input => {
-                Some((c.output, c.status))
-            }
-            _ => None,
+    // SAFETY: non-null (checked) and valid for `arena_cap` writes per the contract.
+    let arena: &mut [u8] = if arena_cap == 0 {
+        &mut []
+    } else {
+        unsafe { std::slice::from_raw_parts_mut(arena_ptr, arena_cap as usize) }
+    };
+    let mut report = |len: usize, status: i32| {
+        // SAFETY: checked non-null above.
+        unsafe {
+            *out_offset = 0;
+            *out_len = len as u32;
         }
-    });
-    let (bytes, status) = match cached {
-        Some(hit) => hit,
-        None => match catch_unwind(AssertUnwindSafe(|| body(input))) {
-            Ok(Ok(ShimOutput::Ok(b))) => (b, STATUS_OK),
-            Ok(Ok(ShimOutput::PluginError(b))) => (b, STATUS_PLUGIN_ERROR),
-            Ok(Err(code)) => return code,
-            Err(payload) => {
-                let msg = panic_message(&*payload);
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-                (bincode::serialize(&msg).unwrap_or_default(), STATUS_PANIC)
+        status
+    };
+    // A retry after STATUS_BUFFER_TOO_SMALL: hand over the cached output.
+    let cached = PENDING_ARENA
+        .try_with(|p| {
+            let mut p = p.try_borrow_mut().ok()?;
+            if p.as_ref().is_some_and(|c| {
+                c.slot == slot && c.instance == instance as usize && c.input == input
+            }) {
+                p.take()
+            } else {
+                *p = None;
+                None
             }
+        })
+        .ok()
+        .flatten();
+    if let Some(c) = cached {
+        if c.output.len() <= arena.len() {
+            arena[..c.output.len()].copy_from_slice(&c.output);
+            return report(c.output.len(), c.status);
+        }
+        return stash(slot, instance, input, c.output, c.status, &mut report);
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| body(input)));
+    let result = match outcome {
+        Ok(Ok(Reply::Ok(o))) => write_arena(o, STATUS_OK, arena),
+        Ok(Ok(Reply::Err(e))) => write_arena(e, STATUS_PLUGIN_ERROR, arena),
+        Ok(Err(code)) => return code,
+        Err(payload) => match write_arena(caught_panic(payload), STATUS_PANIC, arena) {
+            // The message does not fit: report the panic without it.
+            ArenaWrite::TooSmall(..) | ArenaWrite::Failed(_) => return report(0, STATUS_PANIC),
+            written => written,
         },
     };
-    let Ok(len) = u32::try_from(bytes.len()) else {
-        return STATUS_SERIALIZATION_ERROR;
-    };
-    if len > arena_cap {
-        if status == STATUS_PANIC {
-            // The message does not fit: report the panic without it.
-            // SAFETY: checked non-null above.
-            unsafe {
-                *out_offset = 0;
-                *out_len = 0;
-            }
-            return STATUS_PANIC;
+    match result {
+        ArenaWrite::Written(len, status) => report(len, status),
+        ArenaWrite::TooSmall(bytes, status) => {
+            stash(slot, instance, input, bytes, status, &mut report)
         }
-        // SAFETY: checked non-null above.
-        unsafe { *out_len = len };
-        PENDING_ARENA.with(|p| {
-            *p.borrow_mut() = Some(PendingArena {
+        ArenaWrite::Failed(code) => code,
+    }
+}
+
+enum ArenaWrite {
+    Written(usize, i32),
+    TooSmall(Vec<u8>, i32),
+    Failed(i32),
+}
+
+fn write_arena<O: WireOut>(o: O, status: i32, arena: &mut [u8]) -> ArenaWrite {
+    let size = match o.wire_size() {
+        Ok(s) if u32::try_from(s).is_ok() => s,
+        Ok(_) => return ArenaWrite::Failed(STATUS_SERIALIZATION_ERROR),
+        Err(e) => return ArenaWrite::Failed(e),
+    };
+    if size <= arena.len() {
+        match o.wire_write(&mut arena[..size]) {
+            Ok(()) => ArenaWrite::Written(size, status),
+            Err(e) => ArenaWrite::Failed(e),
+        }
+    } else {
+        match o.into_wire_vec() {
+            Ok(v) => ArenaWrite::TooSmall(v, status),
+            Err(e) => ArenaWrite::Failed(e),
+        }
+    }
+}
+
+fn stash(
+    slot: usize,
+    instance: *mut c_void,
+    input: &[u8],
+    output: Vec<u8>,
+    status: i32,
+    report: &mut dyn FnMut(usize, i32) -> i32,
+) -> i32 {
+    let needed = output.len();
+    let _ = PENDING_ARENA.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = Some(PendingArena {
                 slot,
                 instance: instance as usize,
                 input: input.to_vec(),
-                output: bytes,
+                output,
                 status,
-            })
-        });
-        return STATUS_BUFFER_TOO_SMALL;
-    }
-    // SAFETY: `arena_ptr` is valid for `arena_cap >= len` writes and does not
-    // overlap `bytes`, which we own; out pointers checked non-null.
-    unsafe {
-        if len > 0 {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), arena_ptr, bytes.len());
+            });
         }
-        *out_offset = 0;
-        *out_len = len;
-    }
-    status
+    });
+    report(needed, STATUS_BUFFER_TOO_SMALL)
 }
 
 /// Frees a `PluginAllocated` output made by this library (no-op for null).
@@ -225,8 +523,13 @@ pub unsafe extern "C" fn free_buffer(ptr: *mut u8, len: usize) {
     if ptr.is_null() {
         return;
     }
-    // SAFETY: `(ptr, len)` is a `Box<[u8]>` leaked by `emit` in this library.
-    drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
+    if len <= SMALL_BLOCK {
+        // SAFETY: outputs of at most SMALL_BLOCK bytes are pooled blocks (see `place`).
+        unsafe { give_block(ptr) };
+    } else {
+        // SAFETY: larger outputs are exact-size `Box<[u8]>`s leaked by `place`.
+        give_large(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
+    }
 }
 
 /// Builds an instance for a descriptor's `construct` from its constructor.

@@ -79,7 +79,7 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
     // Decode the arguments.
     let (decode, call_args) = if m.raw {
         (
-            quote!(let __fidius_raw = __fidius_input.to_vec();),
+            quote!(let __fidius_raw = #krate::__private::raw_arg(__fidius_input);),
             vec![quote!(__fidius_raw)],
         )
     } else {
@@ -110,47 +110,36 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
     } else {
         quote!(__fidius_this.#name(#(#call_args),*))
     };
-    let ser = |expr: TokenStream| {
-        quote! {
-            match #krate::wire::serialize(#expr) {
-                ::core::result::Result::Ok(b) => b,
-                ::core::result::Result::Err(_) => return ::core::result::Result::Err(#ser_err),
-            }
-        }
-    };
-    let ok = quote!(#krate::__private::ShimOutput::Ok);
-    let perr = quote!(#krate::__private::ShimOutput::PluginError);
+    let p = quote!(#krate::__private);
     let output = match (&m.ret, m.raw) {
-        (Ret::Result { .. }, true) => {
-            let e = ser(quote!(&e));
-            quote! {
-                match __fidius_ret {
-                    ::core::result::Result::Ok(v) => ::core::result::Result::Ok(#ok(v)),
-                    ::core::result::Result::Err(e) => ::core::result::Result::Ok(#perr(#e)),
-                }
+        (Ret::Result { .. }, true) => quote! {
+            match __fidius_ret {
+                ::core::result::Result::Ok(v) => ::core::result::Result::Ok(#p::Reply::Ok(#p::Raw(v))),
+                ::core::result::Result::Err(e) => ::core::result::Result::Ok(#p::Reply::Err(#p::Encode(e))),
             }
+        },
+        (_, true) => {
+            quote!(::core::result::Result::Ok(#p::Reply::<_, #p::NoError>::Ok(#p::Raw(__fidius_ret))))
         }
-        (_, true) => quote!(::core::result::Result::Ok(#ok(__fidius_ret))),
         (Ret::Result { ok: ok_ty, .. }, false) => {
-            let v = ser(types::ret_wire(ok_ty, krate).encode);
-            let e = ser(quote!(&e));
+            let enc = types::ret_wire(ok_ty, krate).encode;
             quote! {
                 match __fidius_ret {
-                    ::core::result::Result::Ok(v) => ::core::result::Result::Ok(#ok(#v)),
-                    ::core::result::Result::Err(e) => ::core::result::Result::Ok(#perr(#e)),
+                    ::core::result::Result::Ok(v) => ::core::result::Result::Ok(#p::Reply::Ok(#p::Encode(#enc))),
+                    ::core::result::Result::Err(e) => ::core::result::Result::Ok(#p::Reply::Err(#p::Encode(e))),
                 }
             }
         }
         (Ret::Plain(t), false) => {
-            let v = ser(types::ret_wire(t, krate).encode);
-            quote!({ let v = __fidius_ret; ::core::result::Result::Ok(#ok(#v)) })
+            let enc = types::ret_wire(t, krate).encode;
+            quote!({ let v = __fidius_ret; ::core::result::Result::Ok(#p::Reply::<_, #p::NoError>::Ok(#p::Encode(#enc))) })
         }
         (Ret::Unit, false) => {
-            quote!({ let () = __fidius_ret; ::core::result::Result::Ok(#ok(::std::vec::Vec::new())) })
+            quote!({ let () = __fidius_ret; ::core::result::Result::Ok(#p::Reply::<_, #p::NoError>::Ok(#p::Encode(()))) })
         }
     };
     let body = quote! {
-        |__fidius_input: &[u8]| -> #krate::__private::ShimResult {
+        |__fidius_input: &[u8]| {
             if __fidius_instance.is_null() {
                 ::core::panic!("fidius: method `{}` called with a null plugin instance", #name_str);
             }

@@ -132,7 +132,7 @@ pub fn arg_wire(ty: &Type, krate: &syn::Path, v: &syn::Ident) -> ArgWire {
 
 /// How a success value crosses the wire.
 pub struct RetWire {
-    /// Expression encoding the value `v` (shim side), as a reference to a `Serialize`.
+    /// Expression turning the owned value `v` into a `Serialize` value (shim side).
     pub encode: TokenStream,
     /// Type the host decodes.
     pub decode_ty: TokenStream,
@@ -144,13 +144,13 @@ pub struct RetWire {
 pub fn ret_wire(ty: &Type, krate: &syn::Path) -> RetWire {
     if is_vec_u8(ty) {
         RetWire {
-            encode: quote!(&#krate::__private::Bytes(&v)),
+            encode: quote!(#krate::__private::ByteBuf(v)),
             decode_ty: quote!(#krate::__private::ByteBuf),
             from_decoded: quote!(v.0),
         }
     } else {
         RetWire {
-            encode: quote!(&v),
+            encode: quote!(v),
             decode_ty: quote!(#ty),
             from_decoded: quote!(v),
         }

@@ -12,18 +12,22 @@ use fidius_core::descriptor::{
     cstr_or_empty, ArenaFn, DestroyFn, FreeBufferFn, MetaKv, PluginAllocatedFn, PluginDescriptor,
 };
 use fidius_core::kind::{KIND_META_KEY, RESERVED_META_PREFIX};
+use fidius_core::rt::SCRATCH_OFFER_TAG;
 use fidius_core::status::*;
 use fidius_core::{BufferStrategyKind, MethodKind, PluginError};
 use libloading::Library;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::Arc;
 
+/// Size of the stack scratch offered for small outputs (and used for small inputs).
+const SCRATCH_LEN: usize = 64;
+
 thread_local! {
     /// Reused argument-encoding buffer (taken while in use, so reentrant calls get their own).
-    static ENCODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static ENCODE_BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// Calls one instance of a native plugin.
@@ -36,6 +40,9 @@ pub struct CdylibExecutor {
     destroy: Option<DestroyFn>,
     method_count: u32,
     kinds: Vec<Option<MethodKind>>,
+    /// The plugin records call kinds, so it was built by this fidius and
+    /// understands the scratch-output offer.
+    scratch_offer: bool,
     // Keeps the code and data behind every pointer above mapped; `None` in-process.
     _library: Option<Arc<Library>>,
 }
@@ -129,7 +136,7 @@ impl CdylibExecutor {
     ) -> Result<Self, LoadError> {
         // SAFETY: caller contract.
         let d = unsafe { &*desc };
-        let kinds = (0..d.method_count)
+        let kinds: Vec<Option<MethodKind>> = (0..d.method_count)
             .map(|i| {
                 // SAFETY: descriptor is valid per the caller's contract.
                 unsafe { method_pairs(d, i) }
@@ -165,6 +172,7 @@ impl CdylibExecutor {
             free_buffer: d.free_buffer,
             destroy: d.destroy,
             method_count: d.method_count,
+            scratch_offer: kinds.iter().any(Option::is_some),
             kinds,
             _library: library,
         })
@@ -176,6 +184,7 @@ impl CdylibExecutor {
         unsafe { &*self.descriptor }
     }
 
+    #[inline(always)]
     fn check(&self, index: usize, attempted: MethodKind) -> Result<*const c_void, CallError> {
         if index >= self.method_count as usize {
             return Err(CallError::InvalidMethodIndex {
@@ -202,6 +211,7 @@ impl CdylibExecutor {
     }
 
     /// Calls slot `index` with `input`, handing the output bytes to `sink`.
+    #[inline(always)]
     fn invoke(
         &self,
         index: usize,
@@ -220,6 +230,7 @@ impl CdylibExecutor {
         }
     }
 
+    #[inline(always)]
     fn invoke_plugin_allocated(
         &self,
         slot: *const c_void,
@@ -229,9 +240,16 @@ impl CdylibExecutor {
     ) -> Result<(), CallError> {
         // SAFETY: PluginAllocated slots have this signature (checked strategy).
         let f: PluginAllocatedFn = unsafe { std::mem::transmute(slot) };
-        let mut out_ptr: *mut u8 = std::ptr::null_mut();
-        let mut out_len: u32 = 0;
-        // SAFETY: input valid for `in_len` bytes; out pointers are our locals.
+        // Plugins built by this fidius (they record call kinds) may write small
+        // outputs into this scratch instead of allocating (see rt::SCRATCH_OFFER_TAG).
+        let mut scratch = [0u8; SCRATCH_LEN];
+        let (mut out_ptr, mut out_len): (*mut u8, u32) = if self.scratch_offer {
+            (scratch.as_mut_ptr(), SCRATCH_OFFER_TAG | SCRATCH_LEN as u32)
+        } else {
+            (std::ptr::null_mut(), 0)
+        };
+        // SAFETY: input valid for `in_len` bytes; out pointers are our locals;
+        // a scratch offer points at SCRATCH_LEN writable bytes.
         let status = unsafe {
             f(
                 self.instance,
@@ -243,6 +261,18 @@ impl CdylibExecutor {
         };
         if !matches!(status, STATUS_OK | STATUS_PLUGIN_ERROR | STATUS_PANIC) {
             return Err(status_error(status));
+        }
+        if self.scratch_offer && out_ptr == scratch.as_mut_ptr() {
+            let Some(bytes) = scratch.get(..out_len as usize) else {
+                return Err(CallError::Serialization(format!(
+                    "plugin reported {out_len} bytes in a {SCRATCH_LEN}-byte scratch buffer"
+                )));
+            };
+            return match status {
+                STATUS_OK => sink(bytes),
+                STATUS_PLUGIN_ERROR => Err(decode_plugin_error(bytes)),
+                _ => Err(CallError::Panic(decode_panic(bytes))),
+            };
         }
         if out_ptr.is_null() && out_len > 0 {
             return Err(CallError::Serialization(format!(
@@ -430,29 +460,47 @@ pub(crate) fn call_typed<E: PluginExecutor + ?Sized, I: Serialize + ?Sized, O: D
     index: usize,
     input: &I,
 ) -> Result<O, CallError> {
-    let mut buf = ENCODE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let decode = |bytes: &[u8], out: &mut Option<O>| -> Result<(), CallError> {
+        *out = Some(
+            fidius_core::wire::deserialize(bytes)
+                .map_err(|e| CallError::Deserialization(e.to_string()))?,
+        );
+        Ok(())
+    };
+    // Small argument tuples are encoded on the stack.
+    if let Ok(size) = fidius_core::wire::serialized_size(input) {
+        if size as usize <= SCRATCH_LEN {
+            let mut stack = [0u8; SCRATCH_LEN];
+            let mut w: &mut [u8] = &mut stack[..];
+            fidius_core::wire::serialize_into(&mut w, input)
+                .map_err(|e| CallError::Serialization(e.to_string()))?;
+            let mut out: Option<O> = None;
+            exec.call_wire(index, &stack[..size as usize], &mut |bytes| {
+                decode(bytes, &mut out)
+            })?;
+            return out.ok_or_else(|| CallError::Backend {
+                runtime: exec_runtime(exec),
+                message: "call returned no output".into(),
+            });
+        }
+    }
+    let mut buf = ENCODE_BUF.try_with(Cell::take).unwrap_or_default();
     buf.clear();
     let result = match fidius_core::wire::serialize_append(&mut buf, input) {
         Err(e) => Err(CallError::Serialization(e.to_string())),
         Ok(()) => {
             let mut out: Option<O> = None;
-            exec.call_wire(index, &buf, &mut |bytes| {
-                out = Some(
-                    fidius_core::wire::deserialize(bytes)
-                        .map_err(|e| CallError::Deserialization(e.to_string()))?,
-                );
-                Ok(())
-            })
-            .and_then(|()| {
-                out.ok_or_else(|| CallError::Backend {
-                    runtime: exec_runtime(exec),
-                    message: "call returned no output".into(),
+            exec.call_wire(index, &buf, &mut |bytes| decode(bytes, &mut out))
+                .and_then(|()| {
+                    out.ok_or_else(|| CallError::Backend {
+                        runtime: exec_runtime(exec),
+                        message: "call returned no output".into(),
+                    })
                 })
-            })
         }
     };
     if buf.capacity() <= 1 << 20 {
-        ENCODE_BUF.with(|b| *b.borrow_mut() = buf);
+        let _ = ENCODE_BUF.try_with(|b| b.set(buf));
     }
     result
 }
