@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 
 /// A value a shim can put on the wire: its encoded size, and how to write it.
 pub trait WireOut {
@@ -376,6 +377,10 @@ thread_local! {
     static PENDING_ARENA: RefCell<Option<PendingArena>> = const { RefCell::new(None) };
 }
 
+/// Number of threads holding a pending Arena output: lets the common path
+/// skip the thread-local lookup entirely.
+static PENDING_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Runs an `Arena` shim body with the fidius status protocol.
 ///
 /// `slot` identifies the method (its shim's address) and `instance` the
@@ -425,20 +430,20 @@ where
         status
     };
     // A retry after STATUS_BUFFER_TOO_SMALL: hand over the cached output.
-    let cached = PENDING_ARENA
-        .try_with(|p| {
-            let mut p = p.try_borrow_mut().ok()?;
-            if p.as_ref().is_some_and(|c| {
-                c.slot == slot && c.instance == instance as usize && c.input == input
-            }) {
-                p.take()
-            } else {
-                *p = None;
-                None
-            }
-        })
-        .ok()
-        .flatten();
+    let cached = if PENDING_COUNT.load(Ordering::Acquire) == 0 {
+        None
+    } else {
+        PENDING_ARENA
+            .try_with(|p| {
+                let mut p = p.try_borrow_mut().ok()?;
+                let old = p.take()?;
+                PENDING_COUNT.fetch_sub(1, Ordering::AcqRel);
+                (old.slot == slot && old.instance == instance as usize && old.input == input)
+                    .then_some(old)
+            })
+            .ok()
+            .flatten()
+    };
     if let Some(c) = cached {
         if c.output.len() <= arena.len() {
             arena[..c.output.len()].copy_from_slice(&c.output);
@@ -502,13 +507,16 @@ fn stash(
     let needed = output.len();
     let _ = PENDING_ARENA.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
-            *p = Some(PendingArena {
+            let previous = p.replace(PendingArena {
                 slot,
                 instance: instance as usize,
                 input: input.to_vec(),
                 output,
                 status,
             });
+            if previous.is_none() {
+                PENDING_COUNT.fetch_add(1, Ordering::AcqRel);
+            }
         }
     });
     report(needed, STATUS_BUFFER_TOO_SMALL)

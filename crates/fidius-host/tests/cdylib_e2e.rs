@@ -149,6 +149,31 @@ fn results_panics_async_borrowed_unit_and_missing_optional() {
         other => panic!("expected a plugin error, got {other:?}"),
     }
     f.touch().unwrap();
+    // Outputs of every size class (scratch, pooled block, large buffer), repeated
+    // so pooled buffers are reused, from several threads at once.
+    let f = std::sync::Arc::new(f);
+    let threads: Vec<_> = (0..3u8)
+        .map(|t| {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                for round in 0..20u8 {
+                    for n in [0u32, 1, 40, 64, 100, 4000, 4096, 4097, 70_000, 300_000] {
+                        let seed = t.wrapping_mul(31).wrapping_add(round);
+                        let got = f.blob(&n, &seed).unwrap();
+                        assert_eq!(got.len(), n as usize);
+                        assert!(got
+                            .iter()
+                            .enumerate()
+                            .all(|(i, b)| *b == (i as u8).wrapping_add(seed)));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let f = std::sync::Arc::try_unwrap(f).unwrap();
     assert!(matches!(
         f.extra(),
         Err(CallError::NotImplemented { bit: 0 })

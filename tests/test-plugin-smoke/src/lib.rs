@@ -141,6 +141,8 @@ pub trait Fallible: Send + Sync {
     fn parse_raw(&self, input: Vec<u8>) -> Result<Vec<u8>, PluginError>;
     /// Unit return.
     fn touch(&self);
+    /// `n` bytes of a pattern (typed output of any size).
+    fn blob(&self, n: u32, seed: u8) -> Vec<u8>;
     /// Optional method with a default body that the impl leaves out.
     #[optional(since = 3)]
     fn extra(&self) -> u32 {
@@ -182,6 +184,9 @@ impl Fallible for FallibleImpl {
         }
     }
     fn touch(&self) {}
+    fn blob(&self, n: u32, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_add(seed)).collect()
+    }
 }
 
 /// Config of `ConfiguredGreeter`.
