@@ -348,15 +348,18 @@ where
     let Some(input) = (unsafe { input(in_ptr, in_len) }) else {
         return STATUS_SERIALIZATION_ERROR;
     };
-    // SAFETY (all `place` calls): out pointers checked non-null; writable per contract.
     let placed = match catch_unwind(AssertUnwindSafe(|| body(input))) {
+        // SAFETY: out pointers checked non-null; readable/writable per the contract.
         Ok(Ok(Reply::Ok(o))) => unsafe { place(o, out_ptr, out_len) }.map(|()| STATUS_OK),
         Ok(Ok(Reply::Err(e))) => {
+            // SAFETY: as above.
             unsafe { place(e, out_ptr, out_len) }.map(|()| STATUS_PLUGIN_ERROR)
         }
         Ok(Err(code)) => Err(code),
         Err(payload) => {
             let msg = caught_panic(payload);
+            // SAFETY: as above. If the message cannot be placed the panic is
+            // still reported, without it.
             Ok(unsafe { place(msg, out_ptr, out_len) }.map_or(STATUS_PANIC, |()| STATUS_PANIC))
         }
     };
@@ -415,10 +418,10 @@ where
     let Some(input) = (unsafe { input(in_ptr, in_len) }) else {
         return STATUS_SERIALIZATION_ERROR;
     };
-    // SAFETY: non-null (checked) and valid for `arena_cap` writes per the contract.
     let arena: &mut [u8] = if arena_cap == 0 {
         &mut []
     } else {
+        // SAFETY: non-null (checked) and valid for `arena_cap` writes per the contract.
         unsafe { std::slice::from_raw_parts_mut(arena_ptr, arena_cap as usize) }
     };
     let mut report = |len: usize, status: i32| {

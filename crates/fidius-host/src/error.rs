@@ -90,7 +90,7 @@ pub enum LoadError {
     /// The registry or a descriptor is malformed (null pointers, bad sizes, bad strings).
     #[error("invalid plugin library {path}: {reason}")]
     InvalidDescriptor {
-        /// The library (or "<in-process>").
+        /// The library (or `<in-process>`).
         path: String,
         /// What is wrong.
         reason: String,

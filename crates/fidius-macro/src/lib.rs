@@ -2,8 +2,8 @@
 //! ABI contract (vtable, hash, shims, typed host client) and `#[plugin_impl]`
 //! registers an implementation of it as a plugin.
 //!
-//! A trait is parsed once into an IR ([`ir`]); generators for the interface
-//! ([`interface`]), the host client ([`client`]) and the impl ([`impl_gen`])
+//! A trait is parsed once into an IR (`ir.rs`); generators for the interface
+//! (`interface.rs`), the host client (`client.rs`) and the impl (`impl_gen.rs`)
 //! work from that IR.
 
 use proc_macro::TokenStream;

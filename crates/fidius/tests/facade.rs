@@ -47,6 +47,37 @@ fn hash_matches_fidius_05_golden_values() {
     assert_eq!(__fidius_Tup::Tup_INTERFACE_HASH, 0xf0947ebf8d0f16b0);
 }
 
+/// White-labelling: an interface crate that re-exports fidius under its own
+/// path and points the macros at it with `crate = "…"`.
+pub mod brand {
+    pub use fidius::*;
+}
+
+#[fidius::plugin_interface(version = 1, buffer = Arena, crate = "crate::brand")]
+pub trait Branded: Send + Sync {
+    fn shout(&self, s: String) -> String;
+}
+
+pub struct Loud;
+
+#[fidius::plugin_impl(Branded, crate = "crate::brand")]
+impl Branded for Loud {
+    fn shout(&self, s: String) -> String {
+        s.to_uppercase()
+    }
+}
+
+#[test]
+fn crate_path_white_labelling() {
+    let d = fidius::registry::descriptors()
+        .iter()
+        // SAFETY: static names.
+        .find(|d| unsafe { d.plugin_name_str() } == "Loud")
+        .expect("Loud registered");
+    assert_eq!(d.buffer_strategy, fidius::BufferStrategyKind::Arena as u8);
+    assert!(d.free_buffer.is_none());
+}
+
 fidius::fidius_plugin_registry!();
 
 #[test]
@@ -72,9 +103,12 @@ fn generated_items_and_registry() {
     let reg = unsafe { &*reg };
     assert_eq!(reg.magic, fidius::FIDIUS_MAGIC);
     assert_eq!(reg.registry_version, fidius::REGISTRY_VERSION);
-    assert_eq!(reg.plugin_count, 1);
-    // SAFETY: one valid descriptor pointer.
-    let d = unsafe { &**reg.descriptors };
+    assert_eq!(reg.plugin_count, 2);
+    let d = fidius::registry::descriptors()
+        .iter()
+        // SAFETY: static names.
+        .find(|d| unsafe { d.plugin_name_str() } == "MyImpl")
+        .expect("MyImpl registered");
     assert_eq!(d.abi_version, fidius::ABI_VERSION);
     assert_eq!(d.descriptor_size, 120);
     // SAFETY: static names.

@@ -12,7 +12,7 @@ use fidius_core::descriptor::{
     cstr_or_empty, ArenaFn, DestroyFn, FreeBufferFn, MetaKv, PluginAllocatedFn, PluginDescriptor,
 };
 use fidius_core::kind::{KIND_META_KEY, RESERVED_META_PREFIX};
-use fidius_core::rt::SCRATCH_OFFER_TAG;
+use fidius_core::rt::{SCRATCH_OFFER_MASK, SCRATCH_OFFER_TAG};
 use fidius_core::status::*;
 use fidius_core::{BufferStrategyKind, MethodKind, PluginError};
 use libloading::Library;
@@ -263,7 +263,10 @@ impl CdylibExecutor {
             return Err(status_error(status));
         }
         if self.scratch_offer && out_ptr == scratch.as_mut_ptr() {
-            let Some(bytes) = scratch.get(..out_len as usize) else {
+            // The offer left untouched (e.g. a panic whose message could not be
+            // placed) means "no output".
+            let untouched = out_len & SCRATCH_OFFER_MASK == SCRATCH_OFFER_TAG;
+            let Some(bytes) = scratch.get(..if untouched { 0 } else { out_len as usize }) else {
                 return Err(CallError::Serialization(format!(
                     "plugin reported {out_len} bytes in a {SCRATCH_LEN}-byte scratch buffer"
                 )));
