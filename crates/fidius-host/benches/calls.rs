@@ -86,6 +86,16 @@ mod add {
         b.bench_local(|| c.add(black_box(&20), black_box(&22)).unwrap());
     }
 
+    /// `PluginHandle::call_method` without the generated client.
+    #[divan::bench(sample_size = 1000)]
+    fn handle_typed(b: Bencher) {
+        let h = clients().pa.handle();
+        b.bench_local(|| {
+            h.call_method::<_, i64>(0, &(black_box(20i64), black_box(22i64)))
+                .unwrap()
+        });
+    }
+
     /// Host dispatch without encode/decode: `call_wire` with pre-encoded arguments.
     #[divan::bench]
     fn call_wire_only(b: Bencher) {
@@ -146,35 +156,35 @@ mod add {
 mod echo {
     use super::*;
 
-    #[divan::bench(args = SIZES)]
+    #[divan::bench(args = SIZES, sample_size = 64)]
     fn direct_dyn_clone(b: Bencher, n: usize) {
         let d = direct();
         let data = vec![7u8; n];
         b.bench_local(|| d.echo(black_box(&data).clone()).len());
     }
 
-    #[divan::bench(args = SIZES)]
+    #[divan::bench(args = SIZES, sample_size = 64)]
     fn cdylib_typed(b: Bencher, n: usize) {
         let c = &clients().pa;
         let data = vec![7u8; n];
         b.bench_local(|| c.echo(black_box(&data)).unwrap().len());
     }
 
-    #[divan::bench(args = SIZES)]
+    #[divan::bench(args = SIZES, sample_size = 64)]
     fn cdylib_raw(b: Bencher, n: usize) {
         let c = &clients().pa;
         let data = vec![7u8; n];
         b.bench_local(|| c.echo_raw(black_box(&data)).unwrap().len());
     }
 
-    #[divan::bench(args = SIZES)]
+    #[divan::bench(args = SIZES, sample_size = 64)]
     fn cdylib_arena_typed(b: Bencher, n: usize) {
         let c = &clients().arena;
         let data = vec![7u8; n];
         b.bench_local(|| c.echo(black_box(&data)).unwrap().len());
     }
 
-    #[divan::bench(args = SIZES)]
+    #[divan::bench(args = SIZES, sample_size = 64)]
     fn cdylib_arena_raw(b: Bencher, n: usize) {
         let c = &clients().arena;
         let data = vec![7u8; n];

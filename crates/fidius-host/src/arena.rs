@@ -13,7 +13,42 @@ pub const MAX_ARENA_CAPACITY: usize = 1 << 30;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// The arena of the outermost call on this thread (borrowed in place).
+    static CURRENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Runs `f` with this thread's arena (at least `DEFAULT_ARENA_CAPACITY`
+/// initialised bytes), borrowed in place; a reentrant call on the same
+/// thread gets a pooled one instead.
+#[inline]
+pub fn with_arena<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut f = Some(f);
+    let done = CURRENT.try_with(|cur| {
+        let mut cur = cur.try_borrow_mut().ok()?;
+        if cur.len() < DEFAULT_ARENA_CAPACITY {
+            grow_arena(&mut cur, DEFAULT_ARENA_CAPACITY);
+        }
+        let f = f.take()?;
+        let r = f(&mut cur);
+        if cur.len() > MAX_KEPT_ARENA {
+            *cur = Vec::new();
+        }
+        Some(r)
+    });
+    match (done, f) {
+        (Ok(Some(r)), _) => r,
+        (_, Some(f)) => {
+            let mut buf = acquire_arena(0);
+            let r = f(&mut buf);
+            release_arena(buf);
+            r
+        }
+        (_, None) => unreachable!("the closure ran but produced no result"),
+    }
+}
+
+/// Arenas grown beyond this are released after the call instead of kept.
+const MAX_KEPT_ARENA: usize = 16 << 20;
 
 /// Takes a buffer of at least `max(min, DEFAULT_ARENA_CAPACITY)` initialised bytes.
 pub fn acquire_arena(min: usize) -> Vec<u8> {

@@ -60,12 +60,18 @@ pub fn emit(iface: &Interface) -> TokenStream {
                 (quote!(#t), w.decode_ty, w.from_decoded)
             }
         };
+        let call = quote!(self.handle.call_method::<_, #decode_ty>(#module::#index_c, &(#(#encodes,)*)));
+        let body = if from_decoded.to_string() == "v" {
+            call
+        } else {
+            quote!(#call.map(|v| #from_decoded))
+        };
         quote! {
             #[doc = #doc]
+            #[inline]
             pub fn #name(&self, #(#params),*) -> ::core::result::Result<#ret_ty, #krate::CallError> {
                 #cap_check
-                let v: #decode_ty = self.handle.call_method(#module::#index_c, &(#(#encodes,)*))?;
-                ::core::result::Result::Ok(#from_decoded)
+                #body
             }
         }
     });

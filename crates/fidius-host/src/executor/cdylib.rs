@@ -22,8 +22,59 @@ use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::Arc;
 
-/// Size of the stack scratch offered for small outputs (and used for small inputs).
-const SCRATCH_LEN: usize = 64;
+/// Size of the stack scratch offered for small outputs.
+const SCRATCH_LEN: usize = 128;
+/// Largest argument tuple encoded on the stack.
+const STACK_INPUT_LEN: usize = 256;
+
+/// An `io::Write` into uninitialised stack memory; bytes below `len` are initialised.
+struct StackWriter {
+    buf: std::mem::MaybeUninit<[u8; STACK_INPUT_LEN]>,
+    len: usize,
+}
+
+impl StackWriter {
+    fn new() -> Self {
+        Self {
+            buf: std::mem::MaybeUninit::uninit(),
+            len: 0,
+        }
+    }
+
+    fn written(&self) -> &[u8] {
+        // SAFETY: the first `len` bytes were written by `write` below.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr() as *const u8, self.len) }
+    }
+}
+
+impl std::io::Write for StackWriter {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if data.len() > STACK_INPUT_LEN - self.len {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        // SAFETY: `len + data.len() <= STACK_INPUT_LEN`, so the destination is
+        // inside the buffer; source and destination cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                (self.buf.as_mut_ptr() as *mut u8).add(self.len),
+                data.len(),
+            );
+        }
+        self.len += data.len();
+        Ok(data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.write(data).map(|_| ())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 thread_local! {
     /// Reused argument-encoding buffer (taken while in use, so reentrant calls get their own).
@@ -312,8 +363,7 @@ impl CdylibExecutor {
     ) -> Result<(), CallError> {
         // SAFETY: Arena slots have this signature (checked strategy).
         let f: ArenaFn = unsafe { std::mem::transmute(slot) };
-        let mut buf = arena::acquire_arena(0);
-        let result = (|| {
+        arena::with_arena(|buf| {
             let mut retried = false;
             loop {
                 let cap = u32::try_from(buf.len()).unwrap_or(u32::MAX);
@@ -336,7 +386,7 @@ impl CdylibExecutor {
                     if needed <= buf.len() || needed > arena::MAX_ARENA_CAPACITY {
                         return Err(CallError::BufferTooSmall);
                     }
-                    arena::grow_arena(&mut buf, needed);
+                    arena::grow_arena(buf, needed);
                     retried = true;
                     continue;
                 }
@@ -362,9 +412,7 @@ impl CdylibExecutor {
                     _ => Err(CallError::Panic(decode_panic(bytes))),
                 };
             }
-        })();
-        arena::release_arena(buf);
-        result
+        })
     }
 
     /// Typed call: encodes `input` (the argument tuple), decodes an `O`.
@@ -470,22 +518,16 @@ pub(crate) fn call_typed<E: PluginExecutor + ?Sized, I: Serialize + ?Sized, O: D
         );
         Ok(())
     };
-    // Small argument tuples are encoded on the stack.
-    if let Ok(size) = fidius_core::wire::serialized_size(input) {
-        if size as usize <= SCRATCH_LEN {
-            let mut stack = [0u8; SCRATCH_LEN];
-            let mut w: &mut [u8] = &mut stack[..];
-            fidius_core::wire::serialize_into(&mut w, input)
-                .map_err(|e| CallError::Serialization(e.to_string()))?;
-            let mut out: Option<O> = None;
-            exec.call_wire(index, &stack[..size as usize], &mut |bytes| {
-                decode(bytes, &mut out)
-            })?;
-            return out.ok_or_else(|| CallError::Backend {
-                runtime: exec_runtime(exec),
-                message: "call returned no output".into(),
-            });
-        }
+    // Small argument tuples are encoded on the stack (an overflow falls
+    // through to the reusable heap buffer below).
+    let mut stack = StackWriter::new();
+    if fidius_core::wire::serialize_into(&mut stack, input).is_ok() {
+        let mut out: Option<O> = None;
+        exec.call_wire(index, stack.written(), &mut |bytes| decode(bytes, &mut out))?;
+        return out.ok_or_else(|| CallError::Backend {
+            runtime: exec_runtime(exec),
+            message: "call returned no output".into(),
+        });
     }
     let mut buf = ENCODE_BUF.try_with(Cell::take).unwrap_or_default();
     buf.clear();
