@@ -13,13 +13,20 @@ use std::fmt;
 /// A callable plugin instance. `Send + Sync`: calls may run concurrently
 /// (plugin methods take `&self`). Dropping it destroys the instance.
 pub struct PluginHandle {
-    exec: Box<dyn PluginExecutor>,
+    backend: Backend,
+}
+
+/// The executor behind a handle: the cdylib executor is held directly so its
+/// typed calls inline; any other backend goes through the executor trait.
+enum Backend {
+    Cdylib(CdylibExecutor),
+    Dyn(Box<dyn PluginExecutor>),
 }
 
 impl fmt::Debug for PluginHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PluginHandle")
-            .field("info", self.exec.info())
+            .field("info", self.executor().info())
             .finish()
     }
 }
@@ -28,7 +35,13 @@ impl PluginHandle {
     /// Wraps any backend's executor.
     pub fn new(exec: impl PluginExecutor + 'static) -> Self {
         Self {
-            exec: Box::new(exec),
+            backend: Backend::Dyn(Box::new(exec)),
+        }
+    }
+
+    fn cdylib(exec: CdylibExecutor) -> Self {
+        Self {
+            backend: Backend::Cdylib(exec),
         }
     }
 
@@ -45,7 +58,7 @@ impl PluginHandle {
 
     /// Instantiates a loaded cdylib plugin (zero-config).
     pub fn try_from_loaded(plugin: LoadedPlugin) -> Result<Self, LoadError> {
-        Ok(Self::new(CdylibExecutor::from_loaded(plugin)?))
+        Ok(Self::cdylib(CdylibExecutor::from_loaded(plugin)?))
     }
 
     /// Instantiates a loaded cdylib plugin with a config (crosses the boundary once, as bincode).
@@ -55,14 +68,14 @@ impl PluginHandle {
     ) -> Result<Self, LoadError> {
         let bytes = fidius_core::wire::serialize(config)
             .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
-        Ok(Self::new(CdylibExecutor::from_loaded_with_config(
+        Ok(Self::cdylib(CdylibExecutor::from_loaded_with_config(
             plugin, &bytes,
         )?))
     }
 
     /// Instantiates an in-process plugin (zero-config).
     pub fn from_descriptor(desc: &'static PluginDescriptor) -> Result<Self, LoadError> {
-        Ok(Self::new(CdylibExecutor::from_descriptor(desc)?))
+        Ok(Self::cdylib(CdylibExecutor::from_descriptor(desc)?))
     }
 
     /// Instantiates an in-process plugin with a config.
@@ -72,7 +85,7 @@ impl PluginHandle {
     ) -> Result<Self, LoadError> {
         let bytes = fidius_core::wire::serialize(config)
             .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
-        Ok(Self::new(CdylibExecutor::from_descriptor_with_config(
+        Ok(Self::cdylib(CdylibExecutor::from_descriptor_with_config(
             desc, &bytes,
         )?))
     }
@@ -88,43 +101,46 @@ impl PluginHandle {
         index: usize,
         input: &I,
     ) -> Result<O, CallError> {
-        call_typed(&*self.exec, index, input)
+        match &self.backend {
+            Backend::Cdylib(e) => call_typed(e, index, input),
+            Backend::Dyn(e) => call_typed(&**e, index, input),
+        }
     }
 
     /// Raw call of a `#[wire(raw)]` method.
     pub fn call_method_raw(&self, index: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
-        self.exec.call_raw(index, input)
+        self.executor().call_raw(index, input)
     }
 
     /// Whether optional-method capability `bit` is set (false for `bit >= 64`).
     pub fn has_capability(&self, bit: u32) -> bool {
-        self.exec.has_capability(bit)
+        self.executor().has_capability(bit)
     }
 
     /// Identity and shape.
     pub fn info(&self) -> &PluginInfo {
-        self.exec.info()
+        self.executor().info()
     }
 
     /// Number of methods.
     pub fn method_count(&self) -> u32 {
-        self.exec.method_count()
+        self.executor().method_count()
     }
 
     /// The call kind the plugin recorded for `method` (`None` for plugins
     /// built by fidius 0.5, which record none).
     pub fn method_kind(&self, method: usize) -> Option<MethodKind> {
-        self.exec.method_kind(method)
+        self.executor().method_kind(method)
     }
 
     /// User metadata of method `method_id` (empty if none or out of range).
     pub fn method_metadata(&self, method_id: u32) -> Vec<(&str, &str)> {
-        self.exec.method_metadata(method_id)
+        self.executor().method_metadata(method_id)
     }
 
     /// Trait-level metadata.
     pub fn trait_metadata(&self) -> Vec<(&str, &str)> {
-        self.exec.trait_metadata()
+        self.executor().trait_metadata()
     }
 
     /// Checks this plugin against an interface hash and buffer strategy.
@@ -138,6 +154,9 @@ impl PluginHandle {
 
     /// The executor behind this handle.
     pub fn executor(&self) -> &dyn PluginExecutor {
-        &*self.exec
+        match &self.backend {
+            Backend::Cdylib(e) => e,
+            Backend::Dyn(e) => &**e,
+        }
     }
 }

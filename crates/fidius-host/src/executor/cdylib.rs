@@ -28,17 +28,16 @@ const SCRATCH_LEN: usize = 128;
 const STACK_INPUT_LEN: usize = 256;
 
 /// An `io::Write` into uninitialised stack memory; bytes below `len` are initialised.
-struct StackWriter {
-    buf: std::mem::MaybeUninit<[u8; STACK_INPUT_LEN]>,
+struct StackWriter<'a> {
+    // Borrowed (not owned): building the writer must not initialise the buffer
+    // (an owned `MaybeUninit` field got zero-filled by the optimiser, 264 bytes a call).
+    buf: &'a mut std::mem::MaybeUninit<[u8; STACK_INPUT_LEN]>,
     len: usize,
 }
 
-impl StackWriter {
-    fn new() -> Self {
-        Self {
-            buf: std::mem::MaybeUninit::uninit(),
-            len: 0,
-        }
+impl<'a> StackWriter<'a> {
+    fn new(buf: &'a mut std::mem::MaybeUninit<[u8; STACK_INPUT_LEN]>) -> Self {
+        Self { buf, len: 0 }
     }
 
     fn written(&self) -> &[u8] {
@@ -47,7 +46,7 @@ impl StackWriter {
     }
 }
 
-impl std::io::Write for StackWriter {
+impl std::io::Write for StackWriter<'_> {
     #[inline]
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if data.len() > STACK_INPUT_LEN - self.len {
@@ -263,12 +262,12 @@ impl CdylibExecutor {
 
     /// Calls slot `index` with `input`, handing the output bytes to `sink`.
     #[inline(always)]
-    fn invoke(
+    fn invoke<S: FnMut(&[u8]) -> Result<(), CallError>>(
         &self,
         index: usize,
         attempted: MethodKind,
         input: &[u8],
-        sink: OutputSink<'_>,
+        sink: S,
     ) -> Result<(), CallError> {
         let in_len = u32::try_from(input.len())
             .map_err(|_| CallError::Serialization("input larger than 4 GiB".into()))?;
@@ -282,12 +281,12 @@ impl CdylibExecutor {
     }
 
     #[inline(always)]
-    fn invoke_plugin_allocated(
+    fn invoke_plugin_allocated<S: FnMut(&[u8]) -> Result<(), CallError>>(
         &self,
         slot: *const c_void,
         input: &[u8],
         in_len: u32,
-        sink: OutputSink<'_>,
+        mut sink: S,
     ) -> Result<(), CallError> {
         // SAFETY: PluginAllocated slots have this signature (checked strategy).
         let f: PluginAllocatedFn = unsafe { std::mem::transmute(slot) };
@@ -354,12 +353,12 @@ impl CdylibExecutor {
         result
     }
 
-    fn invoke_arena(
+    fn invoke_arena<S: FnMut(&[u8]) -> Result<(), CallError>>(
         &self,
         slot: *const c_void,
         input: &[u8],
         in_len: u32,
-        sink: OutputSink<'_>,
+        mut sink: S,
     ) -> Result<(), CallError> {
         // SAFETY: Arena slots have this signature (checked strategy).
         let f: ArenaFn = unsafe { std::mem::transmute(slot) };
@@ -505,8 +504,52 @@ fn decode_panic(bytes: &[u8]) -> String {
     fidius_core::wire::deserialize::<String>(bytes).unwrap_or_else(|_| "unknown panic".into())
 }
 
-/// Typed call through any executor: encode in a reused buffer, decode in place.
-pub(crate) fn call_typed<E: PluginExecutor + ?Sized, I: Serialize + ?Sized, O: DeserializeOwned>(
+/// A unary wire call with a statically known output sink (inlinable for the
+/// cdylib executor; one dynamic call for any other backend).
+pub(crate) trait WireCaller {
+    fn call_wire_with<S: FnMut(&[u8]) -> Result<(), CallError>>(
+        &self,
+        index: usize,
+        input: &[u8],
+        sink: S,
+    ) -> Result<(), CallError>;
+    fn runtime_name(&self) -> String;
+}
+
+impl WireCaller for CdylibExecutor {
+    #[inline]
+    fn call_wire_with<S: FnMut(&[u8]) -> Result<(), CallError>>(
+        &self,
+        index: usize,
+        input: &[u8],
+        sink: S,
+    ) -> Result<(), CallError> {
+        self.invoke(index, MethodKind::Unary, input, sink)
+    }
+    fn runtime_name(&self) -> String {
+        "cdylib".into()
+    }
+}
+
+impl WireCaller for dyn PluginExecutor {
+    #[inline]
+    fn call_wire_with<S: FnMut(&[u8]) -> Result<(), CallError>>(
+        &self,
+        index: usize,
+        input: &[u8],
+        mut sink: S,
+    ) -> Result<(), CallError> {
+        self.call_wire(index, input, &mut sink)
+    }
+    fn runtime_name(&self) -> String {
+        format!("{:?}", self.info().runtime).to_lowercase()
+    }
+}
+
+/// Typed call through any executor: encode on the stack (or in a reused
+/// buffer), decode the output in place.
+#[inline]
+pub(crate) fn call_typed<E: WireCaller + ?Sized, I: Serialize + ?Sized, O: DeserializeOwned>(
     exec: &E,
     index: usize,
     input: &I,
@@ -520,12 +563,13 @@ pub(crate) fn call_typed<E: PluginExecutor + ?Sized, I: Serialize + ?Sized, O: D
     };
     // Small argument tuples are encoded on the stack (an overflow falls
     // through to the reusable heap buffer below).
-    let mut stack = StackWriter::new();
+    let mut stack_buf = std::mem::MaybeUninit::<[u8; STACK_INPUT_LEN]>::uninit();
+    let mut stack = StackWriter::new(&mut stack_buf);
     if fidius_core::wire::serialize_into(&mut stack, input).is_ok() {
         let mut out: Option<O> = None;
-        exec.call_wire(index, stack.written(), &mut |bytes| decode(bytes, &mut out))?;
+        exec.call_wire_with(index, stack.written(), |bytes| decode(bytes, &mut out))?;
         return out.ok_or_else(|| CallError::Backend {
-            runtime: exec_runtime(exec),
+            runtime: exec.runtime_name(),
             message: "call returned no output".into(),
         });
     }
@@ -535,10 +579,10 @@ pub(crate) fn call_typed<E: PluginExecutor + ?Sized, I: Serialize + ?Sized, O: D
         Err(e) => Err(CallError::Serialization(e.to_string())),
         Ok(()) => {
             let mut out: Option<O> = None;
-            exec.call_wire(index, &buf, &mut |bytes| decode(bytes, &mut out))
+            exec.call_wire_with(index, &buf, |bytes| decode(bytes, &mut out))
                 .and_then(|()| {
                     out.ok_or_else(|| CallError::Backend {
-                        runtime: exec_runtime(exec),
+                        runtime: exec.runtime_name(),
                         message: "call returned no output".into(),
                     })
                 })
@@ -548,10 +592,6 @@ pub(crate) fn call_typed<E: PluginExecutor + ?Sized, I: Serialize + ?Sized, O: D
         let _ = ENCODE_BUF.try_with(|b| b.set(buf));
     }
     result
-}
-
-fn exec_runtime<E: PluginExecutor + ?Sized>(exec: &E) -> String {
-    format!("{:?}", exec.info().runtime).to_lowercase()
 }
 
 impl PluginExecutor for CdylibExecutor {
@@ -565,7 +605,7 @@ impl PluginExecutor for CdylibExecutor {
 
     fn call_raw(&self, method: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
         let mut out = Vec::new();
-        self.invoke(method, MethodKind::Raw, input, &mut |bytes| {
+        self.invoke(method, MethodKind::Raw, input, |bytes: &[u8]| {
             out.extend_from_slice(bytes);
             Ok(())
         })?;
