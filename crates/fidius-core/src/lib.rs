@@ -16,6 +16,7 @@ pub mod kind;
 pub mod registry;
 pub mod rt;
 pub mod status;
+pub mod stream_ffi;
 pub mod stream_marker;
 pub mod value;
 pub mod wire;

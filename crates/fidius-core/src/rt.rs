@@ -366,6 +366,54 @@ where
     placed.unwrap_or_else(|code| code)
 }
 
+/// Runs the init of a server stream (or of a bidirectional method's output):
+/// the body returns the output handle, handed over as `*out_ptr` with
+/// `*out_len = 0` (fidius 0.5 protocol).
+///
+/// # Safety
+/// As for [`run_plugin_allocated`].
+pub unsafe fn run_stream_init<F>(
+    in_ptr: *const u8,
+    in_len: u32,
+    out_ptr: *mut *mut u8,
+    out_len: *mut u32,
+    body: F,
+) -> i32
+where
+    F: FnOnce(&[u8]) -> Result<*mut crate::stream_ffi::FidiusStreamHandle, i32>,
+{
+    if out_ptr.is_null() || out_len.is_null() {
+        return STATUS_SERIALIZATION_ERROR;
+    }
+    // SAFETY: forwarded caller contract.
+    let Some(input) = (unsafe { input(in_ptr, in_len) }) else {
+        return STATUS_SERIALIZATION_ERROR;
+    };
+    match catch_unwind(AssertUnwindSafe(|| body(input))) {
+        Ok(Ok(handle)) => {
+            // SAFETY: out pointers checked non-null; writable per the contract.
+            unsafe {
+                *out_ptr = handle as *mut u8;
+                *out_len = 0;
+            }
+            STATUS_OK
+        }
+        Ok(Err(code)) => code,
+        Err(payload) => {
+            let msg = caught_panic(payload);
+            // SAFETY: as above; the message is best-effort.
+            unsafe { place(msg, out_ptr, out_len) }.map_or(STATUS_PANIC, |()| STATUS_PANIC)
+        }
+    }
+}
+
+/// The producer handle of a plugin-produced stream.
+pub fn stream_output<T: serde::Serialize + 'static>(
+    mut stream: crate::Stream<T>,
+) -> *mut crate::stream_ffi::FidiusStreamHandle {
+    crate::stream_ffi::producer_handle(std::iter::from_fn(move || stream.next_result()))
+}
+
 struct PendingArena {
     slot: usize,
     instance: usize,

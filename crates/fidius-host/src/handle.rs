@@ -5,6 +5,7 @@ use crate::error::{CallError, LoadError};
 use crate::executor::{cdylib::call_typed, CdylibExecutor, PluginExecutor};
 use crate::info::PluginInfo;
 use crate::loader::{check_info, LoadedPlugin};
+use crate::stream::{ItemStream, OwnedStreamHandle};
 use fidius_core::{BufferStrategyKind, MethodKind, PluginDescriptor};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -29,6 +30,10 @@ impl fmt::Debug for PluginHandle {
             .field("info", self.executor().info())
             .finish()
     }
+}
+
+fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Vec<u8>, CallError> {
+    fidius_core::wire::serialize(args).map_err(|e| CallError::Serialization(e.to_string()))
 }
 
 impl PluginHandle {
@@ -105,6 +110,117 @@ impl PluginHandle {
             Backend::Cdylib(e) => call_typed(e, index, input),
             Backend::Dyn(e) => call_typed(&**e, index, input),
         }
+    }
+
+    /// Starts a server stream: `input` is the argument tuple; items are pulled
+    /// as the returned stream is consumed.
+    pub fn call_server_stream<I: Serialize + ?Sized, O>(
+        &self,
+        index: usize,
+        input: &I,
+    ) -> Result<ItemStream<O>, CallError> {
+        let bytes = encode_args(input)?;
+        Ok(ItemStream::new(
+            self.executor().call_server_stream(index, &bytes)?,
+        ))
+    }
+
+    /// Calls a client-streaming method: the plugin pulls `items` (encoded
+    /// lazily, one per pull); `args` is the tuple of the other arguments.
+    pub fn call_client_stream<T, A, O>(
+        &self,
+        index: usize,
+        items: impl IntoIterator<Item = T, IntoIter: Send + 'static>,
+        args: &A,
+    ) -> Result<O, CallError>
+    where
+        T: Serialize + 'static,
+        A: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let bytes = encode_args(args)?;
+        let stream = OwnedStreamHandle::from_items(items);
+        let mut out: Option<O> = None;
+        self.executor()
+            .call_client_stream(index, stream, &bytes, &mut |b| {
+                out = Some(
+                    fidius_core::wire::deserialize(b)
+                        .map_err(|e| CallError::Deserialization(e.to_string()))?,
+                );
+                Ok(())
+            })?;
+        out.ok_or_else(|| CallError::Deserialization("the plugin returned no output".into()))
+    }
+
+    /// Calls a bidirectional method: the plugin pulls `items` and produces
+    /// the returned stream (one lazy pipeline: pulling an output pulls inputs).
+    pub fn call_bidi_stream<T, A, O>(
+        &self,
+        index: usize,
+        items: impl IntoIterator<Item = T, IntoIter: Send + 'static>,
+        args: &A,
+    ) -> Result<ItemStream<O>, CallError>
+    where
+        T: Serialize + 'static,
+        A: Serialize + ?Sized,
+    {
+        let bytes = encode_args(args)?;
+        let stream = OwnedStreamHandle::from_items(items);
+        Ok(ItemStream::new(
+            self.executor().call_bidi_stream(index, stream, &bytes)?,
+        ))
+    }
+
+    /// fidius 0.5 API: a server stream as a [`crate::ChunkStream`] of [`fidius_core::Value`]s.
+    #[cfg(feature = "streaming")]
+    pub fn call_streaming<I, O>(
+        &self,
+        index: usize,
+        input: &I,
+    ) -> impl std::future::Future<Output = Result<crate::ChunkStream, CallError>>
+    where
+        I: Serialize + ?Sized,
+        O: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let result = self
+            .call_server_stream::<I, O>(index, input)
+            .map(crate::ChunkStream::from_items);
+        std::future::ready(result)
+    }
+
+    /// fidius 0.5 API: a client stream (synchronous).
+    #[cfg(feature = "streaming")]
+    pub fn call_client_streaming<I, A, O>(
+        &self,
+        index: usize,
+        items: impl IntoIterator<Item = I, IntoIter: Send + 'static>,
+        args: &A,
+    ) -> Result<O, CallError>
+    where
+        I: Serialize + 'static,
+        A: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        self.call_client_stream(index, items, args)
+    }
+
+    /// fidius 0.5 API: a bidirectional stream as a [`crate::ChunkStream`].
+    #[cfg(feature = "streaming")]
+    pub fn call_bidi_streaming<I, A, O>(
+        &self,
+        index: usize,
+        items: impl IntoIterator<Item = I, IntoIter: Send + 'static>,
+        args: &A,
+    ) -> impl std::future::Future<Output = Result<crate::ChunkStream, CallError>>
+    where
+        I: Serialize + 'static,
+        A: Serialize + ?Sized,
+        O: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let result = self
+            .call_bidi_stream::<I, A, O>(index, items, args)
+            .map(crate::ChunkStream::from_items);
+        std::future::ready(result)
     }
 
     /// Raw call of a `#[wire(raw)]` method.

@@ -17,6 +17,7 @@ pub mod host;
 pub mod info;
 pub mod loader;
 pub mod signing;
+pub mod stream;
 
 pub use error::{CallError, LoadError};
 pub use executor::{CdylibExecutor, PluginExecutor};
@@ -24,3 +25,6 @@ pub use handle::PluginHandle;
 pub use host::{LoadPolicy, PluginHost, PluginHostBuilder};
 pub use info::{PluginInfo, PluginRuntimeKind};
 pub use loader::{load_library, validate_against_interface, LoadedLibrary, LoadedPlugin};
+#[cfg(feature = "streaming")]
+pub use stream::ChunkStream;
+pub use stream::{ItemStream, OwnedStreamHandle, RawItem, RawSource, RawStream};

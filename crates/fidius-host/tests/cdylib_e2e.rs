@@ -39,7 +39,9 @@ fn discover_lists_every_plugin_in_the_library() {
             "BasicCalculator",
             "ConfiguredGreeter",
             "FallibleImpl",
-            "ReverseBytes"
+            "ReverseBytes",
+            "StreamWorksImpl",
+            "TickerImpl"
         ]
     );
 }

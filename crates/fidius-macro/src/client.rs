@@ -32,6 +32,9 @@ pub fn emit(iface: &Interface) -> TokenStream {
             }
         });
         let doc = format!("Calls `{ident}::{name}` on the plugin.");
+        if m.stream_arg.is_some() || m.stream_out.is_some() {
+            return emit_streaming(iface, m, &module, &index_c, cap_check, &doc);
+        }
         if m.raw {
             let arg = &m.args[0].ident;
             return quote! {
@@ -134,6 +137,72 @@ pub fn emit(iface: &Interface) -> TokenStream {
             }
 
             #(#methods)*
+        }
+    }
+}
+
+/// A client method of a streaming method: server streams return an
+/// `ItemStream`; a client stream argument becomes an `IntoIterator` of items.
+fn emit_streaming(
+    iface: &Interface,
+    m: &crate::ir::Method,
+    module: &syn::Ident,
+    index_c: &syn::Ident,
+    cap_check: Option<TokenStream>,
+    doc: &str,
+) -> TokenStream {
+    let krate = &iface.krate;
+    let name = &m.ident;
+    let stream_pos = m.stream_arg.as_ref().map(|(i, _)| *i);
+    let mut params = Vec::new();
+    let mut encodes = Vec::new();
+    for (i, a) in m.args.iter().enumerate() {
+        let id = &a.ident;
+        if Some(i) == stream_pos {
+            let item = &m.stream_arg.as_ref().expect("stream arg").1;
+            params.push(quote!(#id: impl ::core::iter::IntoIterator<Item = #item, IntoIter: ::core::marker::Send + 'static>));
+        } else {
+            let w = types::arg_wire(&a.ty, krate, id);
+            let ty = w.client_ty;
+            params.push(quote!(#id: #ty));
+            encodes.push(w.encode);
+        }
+    }
+    let stream_items = stream_pos.map(|i| &m.args[i].ident);
+    let body = match (&m.stream_out, stream_items) {
+        (Some(out), None) => quote! {
+            self.handle.call_server_stream::<_, #out>(#module::#index_c, &(#(#encodes,)*))
+        },
+        (Some(out), Some(items)) => quote! {
+            self.handle.call_bidi_stream::<_, _, #out>(#module::#index_c, #items, &(#(#encodes,)*))
+        },
+        (None, Some(items)) => {
+            let (decode_ty, from_decoded) = match &m.ret {
+                Ret::Unit => (quote!(()), quote!(v)),
+                Ret::Plain(t) | Ret::Result { ok: t, .. } => {
+                    let w = types::ret_wire(t, krate);
+                    (w.decode_ty, w.from_decoded)
+                }
+            };
+            quote! {
+                self.handle
+                    .call_client_stream::<_, _, #decode_ty>(#module::#index_c, #items, &(#(#encodes,)*))
+                    .map(|v| #from_decoded)
+            }
+        }
+        (None, None) => unreachable!("not a streaming method"),
+    };
+    let ret_ty = match (&m.stream_out, &m.ret) {
+        (Some(out), _) => quote!(#krate::ItemStream<#out>),
+        (None, Ret::Unit) => quote!(()),
+        (None, Ret::Plain(t) | Ret::Result { ok: t, .. }) => quote!(#t),
+    };
+    quote! {
+        #[doc = #doc]
+        #[allow(clippy::map_identity)]
+        pub fn #name(&self, #(#params),*) -> ::core::result::Result<#ret_ty, #krate::CallError> {
+            #cap_check
+            #body
         }
     }
 }

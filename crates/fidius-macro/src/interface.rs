@@ -83,17 +83,24 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
             vec![quote!(__fidius_raw)],
         )
     } else {
+        let stream_pos = m.stream_arg.as_ref().map(|(i, _)| *i);
         let binds: Vec<syn::Ident> = (0..m.args.len())
+            .filter(|i| Some(*i) != stream_pos)
             .map(|i| format_ident!("__fidius_a{}", i))
             .collect();
         let wires: Vec<types::ArgWire> = m
             .args
             .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != stream_pos)
             .zip(&binds)
-            .map(|(a, b)| types::arg_wire(&a.ty, krate, b))
+            .map(|((_, a), b)| types::arg_wire(&a.ty, krate, b))
             .collect();
         let decode_tys = wires.iter().map(|w| &w.decode_ty);
-        let call_args = wires.iter().map(|w| w.to_call.clone()).collect();
+        let mut call_args: Vec<TokenStream> = wires.iter().map(|w| w.to_call.clone()).collect();
+        if let Some(pos) = stream_pos {
+            call_args.insert(pos, quote!(__fidius_stream));
+        }
         (
             quote! {
                 let (#(#binds,)*): (#(#decode_tys,)*) =
@@ -111,7 +118,9 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
         quote!(__fidius_this.#name(#(#call_args),*))
     };
     let p = quote!(#krate::__private);
+    let produces_stream = m.stream_out.is_some();
     let output = match (&m.ret, m.raw) {
+        _ if produces_stream => quote!(::core::result::Result::Ok(#p::stream_output(__fidius_ret))),
         (Ret::Result { .. }, true) => quote! {
             match __fidius_ret {
                 ::core::result::Result::Ok(v) => ::core::result::Result::Ok(#p::Reply::Ok(#p::Raw(v))),
@@ -139,7 +148,7 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
         }
     };
     let body = quote! {
-        |__fidius_input: &[u8]| {
+        move |__fidius_input: &[u8]| {
             if __fidius_instance.is_null() {
                 ::core::panic!("fidius: method `{}` called with a null plugin instance", #name_str);
             }
@@ -153,6 +162,52 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
     };
     let doc = format!("FFI shim of `{trait_ident}::{name}` for any implementation `__FidiusT`.");
     let c_void = quote!(#krate::__private::c_void);
+    if let Some((_, item)) = &m.stream_arg {
+        let runner = if produces_stream {
+            quote!(#p::run_stream_init)
+        } else {
+            quote!(#p::run_plugin_allocated)
+        };
+        return quote_spanned! {m.span=>
+            #[doc = #doc]
+            ///
+            /// # Safety
+            /// Called by a fidius host with the client-stream slot contract; the
+            /// input stream handle is owned (and eventually dropped) by the plugin.
+            pub unsafe extern "C" fn #shim<__FidiusT: super::#trait_ident + 'static>(
+                __fidius_instance: *mut #c_void,
+                __fidius_stream_handle: *mut #p::FidiusStreamHandle,
+                in_ptr: *const u8,
+                in_len: u32,
+                out_ptr: *mut *mut u8,
+                out_len: *mut u32,
+            ) -> i32 {
+                // SAFETY: the host hands the input stream over with the call; it is
+                // owned from here on and dropped with the stream, whatever happens next.
+                let __fidius_stream = unsafe { #p::host_stream::<#item>(__fidius_stream_handle) };
+                // SAFETY: the host upholds the slot contract for these pointers.
+                unsafe { #runner(in_ptr, in_len, out_ptr, out_len, #body) }
+            }
+        };
+    }
+    if produces_stream {
+        return quote_spanned! {m.span=>
+            #[doc = #doc]
+            ///
+            /// # Safety
+            /// Called by a fidius host with the stream-init slot contract.
+            pub unsafe extern "C" fn #shim<__FidiusT: super::#trait_ident + 'static>(
+                __fidius_instance: *mut #c_void,
+                in_ptr: *const u8,
+                in_len: u32,
+                out_ptr: *mut *mut u8,
+                out_len: *mut u32,
+            ) -> i32 {
+                // SAFETY: the host upholds the slot contract for these pointers.
+                unsafe { #p::run_stream_init(in_ptr, in_len, out_ptr, out_len, #body) }
+            }
+        };
+    }
     match iface.buffer {
         Buffer::PluginAllocated => quote_spanned! {m.span=>
             #[doc = #doc]
@@ -221,18 +276,27 @@ fn emit_module(iface: &Interface) -> TokenStream {
         Buffer::Arena => quote!(#krate::descriptor::ArenaFn),
     };
 
+    let slot_ty = |m: &Method| {
+        if m.stream_arg.is_some() {
+            quote!(#krate::__private::ClientStreamFn)
+        } else {
+            fn_ty.clone()
+        }
+    };
     let fields = iface.methods.iter().map(|m| {
         let n = &m.ident;
-        let doc = format!("Slot of `{}` (index {}).", n, m.index);
+        let ty = slot_ty(m);
+        let doc = format!("Slot of `{}` (index {}, {}).", n, m.index, m.kind);
         if m.optional_bit.is_some() {
-            quote!(#[doc = #doc] pub #n: ::core::option::Option<#fn_ty>)
+            quote!(#[doc = #doc] pub #n: ::core::option::Option<#ty>)
         } else {
-            quote!(#[doc = #doc] pub #n: #fn_ty)
+            quote!(#[doc = #doc] pub #n: #ty)
         }
     });
     let ctor_params = iface.methods.iter().map(|m| {
         let n = &m.ident;
-        quote!(#n: #fn_ty)
+        let ty = slot_ty(m);
+        quote!(#n: #ty)
     });
     let ctor_fields = iface.methods.iter().map(|m| {
         let n = &m.ident;
@@ -269,6 +333,7 @@ fn emit_module(iface: &Interface) -> TokenStream {
     let slot_inits = iface.methods.iter().map(|m| {
         let n = &m.ident;
         let shim = shim_ident(m);
+        let fn_ty = slot_ty(m);
         if m.optional_bit.is_some() {
             let s = n.to_string();
             quote! {

@@ -48,6 +48,10 @@ pub struct Method {
     pub kind: MethodKind,
     /// Bit index among optional methods.
     pub optional_bit: Option<u32>,
+    /// Client stream argument: its position among the arguments and its item type.
+    pub stream_arg: Option<(usize, Type)>,
+    /// Server stream output item type.
+    pub stream_out: Option<Type>,
     pub meta: Vec<Meta>,
     pub span: Span,
 }
@@ -162,7 +166,7 @@ impl Interface {
                 ));
                 continue;
             };
-            match Self::parse_method(f, index, &mut optional_count) {
+            match Self::parse_method(f, index, &mut optional_count, args.buffer) {
                 Ok(m) => methods.push(m),
                 Err(e) => push_err(e),
             }
@@ -202,6 +206,7 @@ impl Interface {
         f: &mut syn::TraitItemFn,
         index: usize,
         optional_count: &mut usize,
+        buffer: Buffer,
     ) -> syn::Result<Method> {
         let sig = &f.sig;
         let mut optional = false;
@@ -272,7 +277,7 @@ impl Interface {
             }
         }
         let mut args = Vec::new();
-        let mut stream_args = 0usize;
+        let mut stream_arg: Option<(usize, Type)> = None;
         for (i, input) in inputs.enumerate() {
             let FnArg::Typed(pt) = input else {
                 unreachable!("receiver only comes first")
@@ -281,14 +286,21 @@ impl Interface {
                 Pat::Ident(pi) => pi.ident.clone(),
                 _ => quote::format_ident!("__fidius_arg{}", i),
             };
-            if types::stream_item(&pt.ty).is_some() {
-                stream_args += 1;
+            if let Some(item) = types::stream_item(&pt.ty) {
+                if stream_arg.is_some() {
+                    return Err(syn::Error::new(
+                        pt.ty.span(),
+                        "a method may take at most one `Stream<T>` argument; combine the inputs into one item type",
+                    ));
+                }
+                stream_arg = Some((i, item.clone()));
             }
             args.push(Arg {
                 ident,
                 ty: (*pt.ty).clone(),
             });
         }
+        let stream_args = usize::from(stream_arg.is_some());
         let ret = match &sig.output {
             ReturnType::Default => Ret::Unit,
             ReturnType::Type(_, ty) => match types::result_parts(ty) {
@@ -328,12 +340,17 @@ impl Interface {
                 ));
             }
         }
-        if kind != MethodKind::Unary && kind != MethodKind::Raw {
+        let streaming = !matches!(kind, MethodKind::Unary | MethodKind::Raw);
+        if streaming && buffer == Buffer::Arena {
             return Err(syn::Error::new(
                 sig.span(),
-                "streaming methods (`fidius::Stream<T>`) are not supported by this version of fidius-macro yet",
+                "streaming methods (`fidius::Stream<T>`) require the PluginAllocated buffer strategy; use `buffer = PluginAllocated` on the interface",
             ));
         }
+        let stream_out = match &ret {
+            Ret::Plain(t) => types::stream_item(t).cloned(),
+            _ => None,
+        };
         let optional_bit = if optional {
             *optional_count += 1;
             Some((*optional_count - 1) as u32)
@@ -353,6 +370,8 @@ impl Interface {
             is_async,
             kind,
             optional_bit,
+            stream_arg,
+            stream_out,
             meta,
             span: sig.span(),
         })

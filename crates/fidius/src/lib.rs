@@ -48,7 +48,10 @@ pub use fidius_core::async_runtime;
 
 #[cfg(feature = "host")]
 pub use fidius_host::{
-    arch, arena, executor, loader, signing, validate_against_interface, CallError, LoadError,
-    LoadPolicy, LoadedLibrary, LoadedPlugin, PluginExecutor, PluginHandle, PluginHost,
-    PluginHostBuilder, PluginInfo, PluginRuntimeKind,
+    arch, arena, executor, loader, signing, stream as host_stream, validate_against_interface,
+    CallError, ItemStream, LoadError, LoadPolicy, LoadedLibrary, LoadedPlugin, PluginExecutor,
+    PluginHandle, PluginHost, PluginHostBuilder, PluginInfo, PluginRuntimeKind,
 };
+
+#[cfg(feature = "streaming")]
+pub use fidius_host::ChunkStream;

@@ -224,4 +224,157 @@ impl Greeter for ConfiguredGreeter {
     }
 }
 
+/// Server-streaming interface with the golden hash 0xFD152C8AA1112FC3.
+#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+pub trait Ticker: Send + Sync {
+    /// Yields `0..n`.
+    fn tick(&self, n: u32) -> fidius::Stream<u64>;
+}
+
+/// Ticks.
+pub struct TickerImpl;
+
+#[plugin_impl(Ticker)]
+impl Ticker for TickerImpl {
+    fn tick(&self, n: u32) -> fidius::Stream<u64> {
+        fidius::Stream::from_iter(0..n as u64)
+    }
+}
+
+/// Config of [`StreamWorks`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamConfig {
+    /// Multiplier applied to produced items.
+    pub step: u64,
+}
+
+/// Items produced by every `StreamWorks::count` stream in this process (for
+/// backpressure tests of in-process instances).
+pub static PRODUCED: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `path` when dropped (observable producer cleanup).
+struct Marker(String);
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = std::fs::write(&self.0, b"dropped");
+        }
+    }
+}
+
+/// Every stream direction, errors, panics and async, on a configured instance.
+#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+pub trait StreamWorks: Send + Sync {
+    /// `0, step, 2·step, …` (`limit` items, or forever when 0); writes `marker` when dropped.
+    fn count(&self, limit: u64, marker: String) -> fidius::Stream<u64>;
+    /// `0..` failing with a `PluginError` at `at`.
+    fn fail_at(&self, at: u32) -> fidius::Stream<u32>;
+    /// `0..` panicking at `at`.
+    fn panic_at(&self, at: u32) -> fidius::Stream<u32>;
+    /// `n` items of `size` bytes each.
+    fn blobs(&self, n: u32, size: u32) -> fidius::Stream<Vec<u8>>;
+    /// Sums the host's items (client stream).
+    fn sum(&self, items: fidius::Stream<u64>) -> u64;
+    /// The stream in the middle: pulls until an item equals `stop`, returns
+    /// `(items pulled, offset + sum)`.
+    fn weigh(&self, offset: u64, items: fidius::Stream<u64>, stop: u64) -> (u64, u64);
+    /// Multiplies each input item by `step` (bidirectional); writes `marker` when dropped.
+    fn scale(&self, items: fidius::Stream<u64>, marker: String) -> fidius::Stream<u64>;
+    /// Sums, failing on an item over 1000.
+    fn checked_sum(&self, items: fidius::Stream<u64>) -> Result<u64, PluginError>;
+    /// An async method next to the streams.
+    async fn step(&self) -> u64;
+    /// An async method that returns a stream.
+    async fn async_count(&self, n: u64) -> fidius::Stream<u64>;
+}
+
+/// Implements [`StreamWorks`]; configured with a [`StreamConfig`].
+pub struct StreamWorksImpl {
+    step: u64,
+}
+
+impl StreamWorksImpl {
+    /// Builds from config.
+    pub fn configure(cfg: StreamConfig) -> Self {
+        Self { step: cfg.step }
+    }
+}
+
+#[plugin_impl(StreamWorks, config = StreamConfig)]
+impl StreamWorks for StreamWorksImpl {
+    fn count(&self, limit: u64, marker: String) -> fidius::Stream<u64> {
+        let step = self.step;
+        let guard = Marker(marker);
+        let it = (0u64..).map(move |i| {
+            let _keep = &guard;
+            PRODUCED.fetch_add(1, Ordering::SeqCst);
+            i * step
+        });
+        if limit == 0 {
+            fidius::Stream::from_iter(it)
+        } else {
+            fidius::Stream::from_iter(it.take(limit as usize))
+        }
+    }
+    fn fail_at(&self, at: u32) -> fidius::Stream<u32> {
+        fidius::Stream::try_from_iter((0..).map(move |i| {
+            if i == at {
+                Err(PluginError::new("FAILED_AT", format!("item {i} failed")))
+            } else {
+                Ok(i)
+            }
+        }))
+    }
+    fn panic_at(&self, at: u32) -> fidius::Stream<u32> {
+        fidius::Stream::from_iter((0..).inspect(move |&i| {
+            if i == at {
+                panic!("producer exploded at {i}");
+            }
+        }))
+    }
+    fn blobs(&self, n: u32, size: u32) -> fidius::Stream<Vec<u8>> {
+        fidius::Stream::from_iter((0..n).map(move |i| vec![i as u8; size as usize]))
+    }
+    fn sum(&self, items: fidius::Stream<u64>) -> u64 {
+        items.sum()
+    }
+    fn weigh(&self, offset: u64, mut items: fidius::Stream<u64>, stop: u64) -> (u64, u64) {
+        let (mut n, mut total) = (0, offset);
+        while let Some(v) = items.next_item() {
+            n += 1;
+            total += v;
+            if v == stop {
+                break;
+            }
+        }
+        (n, total)
+    }
+    fn scale(&self, items: fidius::Stream<u64>, marker: String) -> fidius::Stream<u64> {
+        let step = self.step;
+        let guard = Marker(marker);
+        fidius::Stream::from_iter(items.map(move |v| {
+            let _keep = &guard;
+            v * step
+        }))
+    }
+    fn checked_sum(&self, mut items: fidius::Stream<u64>) -> Result<u64, PluginError> {
+        let mut total = 0;
+        while let Some(v) = items.next_item() {
+            if v > 1000 {
+                return Err(PluginError::new("TOO_BIG", format!("{v} is over 1000")));
+            }
+            total += v;
+        }
+        Ok(total)
+    }
+    async fn step(&self) -> u64 {
+        self.step
+    }
+    async fn async_count(&self, n: u64) -> fidius::Stream<u64> {
+        let step = self.step;
+        fidius::Stream::from_iter((0..n).map(move |i| i * step))
+    }
+}
+
 fidius::fidius_plugin_registry!();

@@ -8,12 +8,14 @@ use crate::arena;
 use crate::error::{CallError, LoadError};
 use crate::info::PluginInfo;
 use crate::loader::{self, LoadedPlugin};
+use crate::stream::{OwnedStreamHandle, RawStream};
 use fidius_core::descriptor::{
     cstr_or_empty, ArenaFn, DestroyFn, FreeBufferFn, MetaKv, PluginAllocatedFn, PluginDescriptor,
 };
 use fidius_core::kind::{KIND_META_KEY, RESERVED_META_PREFIX};
 use fidius_core::rt::{SCRATCH_OFFER_MASK, SCRATCH_OFFER_TAG};
 use fidius_core::status::*;
+use fidius_core::stream_ffi::{ClientStreamFn, FidiusStreamHandle, StreamPuller};
 use fidius_core::{BufferStrategyKind, MethodKind, PluginError};
 use libloading::Library;
 use serde::de::DeserializeOwned;
@@ -327,6 +329,21 @@ impl CdylibExecutor {
                 _ => Err(CallError::Panic(decode_panic(bytes))),
             };
         }
+        self.finish_allocated(status, out_ptr, out_len, sink)
+    }
+
+    /// Reads (then frees) a PluginAllocated output the plugin handed over.
+    #[inline(always)]
+    fn finish_allocated<S: FnMut(&[u8]) -> Result<(), CallError>>(
+        &self,
+        status: i32,
+        out_ptr: *mut u8,
+        out_len: u32,
+        mut sink: S,
+    ) -> Result<(), CallError> {
+        if !matches!(status, STATUS_OK | STATUS_PLUGIN_ERROR | STATUS_PANIC) {
+            return Err(status_error(status));
+        }
         if out_ptr.is_null() && out_len > 0 {
             return Err(CallError::Serialization(format!(
                 "plugin returned a null output buffer with length {out_len}"
@@ -351,6 +368,38 @@ impl CdylibExecutor {
             }
         }
         result
+    }
+
+    /// Turns the result of a stream-producing slot into a source.
+    fn finish_stream(
+        &self,
+        status: i32,
+        out_ptr: *mut u8,
+        out_len: u32,
+    ) -> Result<RawStream, CallError> {
+        if status != STATUS_OK {
+            let err = self
+                .finish_allocated(status, out_ptr, out_len, |_| Ok(()))
+                .err();
+            return Err(match err {
+                Some(CallError::Serialization(_)) | None => {
+                    CallError::Serialization("stream init: argument decode failed".into())
+                }
+                Some(e) => e,
+            });
+        }
+        if out_ptr.is_null() {
+            return Err(CallError::Backend {
+                runtime: "cdylib".into(),
+                message: "the plugin returned a null stream handle".into(),
+            });
+        }
+        // SAFETY: on STATUS_OK a stream slot hands over an owned stream handle.
+        let puller = unsafe { StreamPuller::new(out_ptr as *mut FidiusStreamHandle) };
+        Ok(Box::new(crate::stream::CdylibSource::new(
+            puller,
+            self._library.clone(),
+        )))
     }
 
     fn invoke_arena<S: FnMut(&[u8]) -> Result<(), CallError>>(
@@ -463,6 +512,38 @@ impl CdylibExecutor {
     }
 }
 
+impl CdylibExecutor {
+    /// Calls a client-stream-shaped slot, handing `stream` to the plugin.
+    fn call_stream_slot(
+        &self,
+        method: usize,
+        kind: MethodKind,
+        stream: OwnedStreamHandle,
+        input: &[u8],
+    ) -> Result<(i32, *mut u8, u32), CallError> {
+        let in_len = u32::try_from(input.len())
+            .map_err(|_| CallError::Serialization("input larger than 4 GiB".into()))?;
+        let slot = self.check(method, kind)?;
+        // SAFETY: client-stream and bidi slots have the ClientStreamFn signature.
+        let f: ClientStreamFn = unsafe { std::mem::transmute(slot) };
+        let (mut out_ptr, mut out_len) = (std::ptr::null_mut(), 0u32);
+        let handle = stream.into_raw();
+        // SAFETY: the plugin takes ownership of `handle` (and drops it); input
+        // valid for `in_len` bytes; out pointers are our locals.
+        let status = unsafe {
+            f(
+                self.instance,
+                handle,
+                input.as_ptr(),
+                in_len,
+                &mut out_ptr,
+                &mut out_len,
+            )
+        };
+        Ok((status, out_ptr, out_len))
+    }
+}
+
 /// All metadata pairs of method `i` (including reserved keys).
 ///
 /// # Safety
@@ -477,7 +558,7 @@ unsafe fn method_pairs(d: &PluginDescriptor, i: u32) -> Vec<(&str, &str)> {
     unsafe { read_pairs(entry.kvs, entry.kv_count) }
 }
 
-fn status_error(status: i32) -> CallError {
+pub(crate) fn status_error(status: i32) -> CallError {
     match status {
         STATUS_BUFFER_TOO_SMALL => CallError::BufferTooSmall,
         STATUS_SERIALIZATION_ERROR => CallError::Serialization(
@@ -487,7 +568,7 @@ fn status_error(status: i32) -> CallError {
     }
 }
 
-fn decode_plugin_error(bytes: &[u8]) -> CallError {
+pub(crate) fn decode_plugin_error(bytes: &[u8]) -> CallError {
     if bytes.is_empty() {
         return CallError::Plugin(PluginError::new(
             "UNKNOWN",
@@ -623,6 +704,55 @@ impl PluginExecutor for CdylibExecutor {
 
     fn method_kind(&self, method: usize) -> Option<MethodKind> {
         CdylibExecutor::method_kind(self, method)
+    }
+
+    fn call_server_stream(&self, method: usize, input: &[u8]) -> Result<RawStream, CallError> {
+        let in_len = u32::try_from(input.len())
+            .map_err(|_| CallError::Serialization("input larger than 4 GiB".into()))?;
+        let slot = self.check(method, MethodKind::ServerStream)?;
+        if self.info.buffer_strategy != BufferStrategyKind::PluginAllocated {
+            return Err(CallError::Backend {
+                runtime: "cdylib".into(),
+                message: "streaming needs the PluginAllocated strategy".into(),
+            });
+        }
+        // SAFETY: stream-init slots have the PluginAllocated signature.
+        let f: PluginAllocatedFn = unsafe { std::mem::transmute(slot) };
+        let (mut out_ptr, mut out_len) = (std::ptr::null_mut(), 0u32);
+        // SAFETY: input valid for `in_len` bytes; out pointers are our locals.
+        let status = unsafe {
+            f(
+                self.instance,
+                input.as_ptr(),
+                in_len,
+                &mut out_ptr,
+                &mut out_len,
+            )
+        };
+        self.finish_stream(status, out_ptr, out_len)
+    }
+
+    fn call_client_stream(
+        &self,
+        method: usize,
+        stream: OwnedStreamHandle,
+        input: &[u8],
+        output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        let (status, out_ptr, out_len) =
+            self.call_stream_slot(method, MethodKind::ClientStream, stream, input)?;
+        self.finish_allocated(status, out_ptr, out_len, output)
+    }
+
+    fn call_bidi_stream(
+        &self,
+        method: usize,
+        stream: OwnedStreamHandle,
+        input: &[u8],
+    ) -> Result<RawStream, CallError> {
+        let (status, out_ptr, out_len) =
+            self.call_stream_slot(method, MethodKind::BidiStream, stream, input)?;
+        self.finish_stream(status, out_ptr, out_len)
     }
 
     fn method_metadata(&self, method: u32) -> Vec<(&str, &str)> {

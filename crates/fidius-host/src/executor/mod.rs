@@ -7,6 +7,7 @@ pub use cdylib::CdylibExecutor;
 
 use crate::error::CallError;
 use crate::info::PluginInfo;
+use crate::stream::{OwnedStreamHandle, RawStream};
 use fidius_core::MethodKind;
 
 /// Receives a call's output bytes while they are still borrowed from the plugin.
@@ -52,5 +53,43 @@ pub trait PluginExecutor: Send + Sync {
     /// Trait-level metadata.
     fn trait_metadata(&self) -> Vec<(&str, &str)> {
         Vec::new()
+    }
+
+    /// Starts a server stream (the plugin produces) with encoded arguments.
+    fn call_server_stream(&self, method: usize, input: &[u8]) -> Result<RawStream, CallError> {
+        let _ = (method, input);
+        Err(unsupported(self.info(), "server streaming"))
+    }
+
+    /// Calls a client-streaming method: the plugin pulls `stream`; `output`
+    /// receives the encoded result.
+    fn call_client_stream(
+        &self,
+        method: usize,
+        stream: OwnedStreamHandle,
+        input: &[u8],
+        output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        let _ = (method, stream, input, output);
+        Err(unsupported(self.info(), "client streaming"))
+    }
+
+    /// Calls a bidirectional method: the plugin pulls `stream` and produces
+    /// the returned stream.
+    fn call_bidi_stream(
+        &self,
+        method: usize,
+        stream: OwnedStreamHandle,
+        input: &[u8],
+    ) -> Result<RawStream, CallError> {
+        let _ = (method, stream, input);
+        Err(unsupported(self.info(), "bidirectional streaming"))
+    }
+}
+
+fn unsupported(info: &PluginInfo, what: &str) -> CallError {
+    CallError::Backend {
+        runtime: format!("{:?}", info.runtime).to_lowercase(),
+        message: format!("{what} is not supported by this backend"),
     }
 }

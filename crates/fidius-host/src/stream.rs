@@ -1,0 +1,387 @@
+//! Host side of streaming: a backend-neutral item source ([`RawSource`]),
+//! the typed [`ItemStream`] (a blocking `Iterator`, and with feature
+//! `streaming` a `futures::Stream` fed by a pump thread), and the owned
+//! handle a host hands to a client-streaming plugin.
+//!
+//! Streams are pull-based and bounded: nothing is produced until pulled, the
+//! async pump holds at most a few batches, and dropping a stream drops the
+//! producer (its cleanup runs).
+
+use crate::error::CallError;
+use fidius_core::stream_ffi::{FidiusStreamHandle, Pulled, StreamPuller};
+use libloading::Library;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// One step of a [`RawSource`].
+#[derive(Debug)]
+pub enum RawItem<'a> {
+    /// One encoded item.
+    Item(&'a [u8]),
+    /// A failure; the stream has ended.
+    Error(CallError),
+    /// The clean end.
+    End,
+}
+
+/// A backend's stream of encoded items.
+pub trait RawSource: Send {
+    /// Pulls the next item (blocking).
+    fn pull(&mut self) -> RawItem<'_>;
+}
+
+/// A boxed [`RawSource`].
+pub type RawStream = Box<dyn RawSource>;
+
+/// A plugin-produced stream of a cdylib (keeps the library mapped).
+pub(crate) struct CdylibSource {
+    // Declared first: dropped (calling into the library) before the library.
+    puller: StreamPuller,
+    _library: Option<Arc<Library>>,
+}
+
+impl CdylibSource {
+    pub(crate) fn new(puller: StreamPuller, library: Option<Arc<Library>>) -> Self {
+        Self {
+            puller,
+            _library: library,
+        }
+    }
+}
+
+impl RawSource for CdylibSource {
+    fn pull(&mut self) -> RawItem<'_> {
+        match self.puller.pull() {
+            Pulled::Item(bytes) => RawItem::Item(bytes),
+            Pulled::Error(bytes) => {
+                RawItem::Error(crate::executor::cdylib::decode_plugin_error(bytes))
+            }
+            Pulled::Panic(msg) => RawItem::Error(CallError::Panic(msg)),
+            Pulled::End => RawItem::End,
+            Pulled::Failed(code) => RawItem::Error(crate::executor::cdylib::status_error(code)),
+        }
+    }
+}
+
+/// A stream handle the host built (e.g. over its items for a client
+/// stream); dropped with `drop_fn` unless handed over with [`Self::into_raw`].
+pub struct OwnedStreamHandle(*mut FidiusStreamHandle);
+
+// SAFETY: handles built by fidius producers are driven by one thread at a
+// time and their state is `Send`.
+unsafe impl Send for OwnedStreamHandle {}
+
+impl OwnedStreamHandle {
+    /// A handle producing `items`, encoded lazily as they are pulled.
+    pub fn from_items<T, I>(items: I) -> Self
+    where
+        T: serde::Serialize + 'static,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        Self(fidius_core::stream_ffi::producer_handle(
+            items.into_iter().map(Ok),
+        ))
+    }
+
+    /// Takes ownership of a raw handle.
+    ///
+    /// # Safety
+    /// `handle` must be a valid stream handle owned by nobody else.
+    pub unsafe fn from_raw(handle: *mut FidiusStreamHandle) -> Self {
+        Self(handle)
+    }
+
+    /// Hands the handle over (the receiver must call `drop_fn`).
+    pub fn into_raw(self) -> *mut FidiusStreamHandle {
+        let h = self.0;
+        std::mem::forget(self);
+        h
+    }
+}
+
+impl Drop for OwnedStreamHandle {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: we own the handle and drop it exactly once.
+            unsafe { ((*self.0).drop_fn)(self.0) };
+        }
+    }
+}
+
+impl fmt::Debug for OwnedStreamHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OwnedStreamHandle").field(&self.0).finish()
+    }
+}
+
+/// Decodes one raw step into a typed item (`None` = end).
+fn decode_step<T: DeserializeOwned>(step: RawItem<'_>) -> Option<Result<T, CallError>> {
+    match step {
+        RawItem::Item(bytes) => Some(
+            fidius_core::wire::deserialize(bytes)
+                .map_err(|e| CallError::Deserialization(e.to_string())),
+        ),
+        RawItem::Error(e) => Some(Err(e)),
+        RawItem::End => None,
+    }
+}
+
+enum State<T> {
+    Direct(RawStream, PhantomData<fn() -> T>),
+    #[cfg(feature = "streaming")]
+    Pumped {
+        rx: tokio::sync::mpsc::Receiver<Vec<Result<T, CallError>>>,
+        ready: std::collections::VecDeque<Result<T, CallError>>,
+    },
+    Done,
+}
+
+/// A typed stream of items from a plugin.
+///
+/// Use it as a blocking [`Iterator`] (each `next` pulls one item from the
+/// plugin on the calling thread: no threads, no buffering), or, with feature
+/// `streaming`, as a `futures::Stream` (items are pulled on a pump thread
+/// into a small bounded queue). It ends after the first error. Dropping it
+/// cancels the producer.
+pub struct ItemStream<T> {
+    state: State<T>,
+    _t: PhantomData<fn() -> T>,
+}
+
+// Items are only ever moved in and out, never pinned in place.
+impl<T> Unpin for ItemStream<T> {}
+
+impl<T> fmt::Debug for ItemStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.state {
+            State::Direct(..) => "direct",
+            #[cfg(feature = "streaming")]
+            State::Pumped { .. } => "pumped",
+            State::Done => "done",
+        };
+        f.debug_struct("ItemStream").field("mode", &mode).finish()
+    }
+}
+
+impl<T> ItemStream<T> {
+    /// A typed view of a raw source.
+    pub fn new(source: RawStream) -> Self {
+        Self {
+            state: State::Direct(source, PhantomData),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for ItemStream<T> {
+    type Item = Result<T, CallError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let step = match &mut self.state {
+            State::Direct(src, _) => decode_step::<T>(src.pull()),
+            #[cfg(feature = "streaming")]
+            State::Pumped { rx, ready } => {
+                if ready.is_empty() {
+                    match rx.blocking_recv() {
+                        Some(batch) => ready.extend(batch),
+                        None => {
+                            self.state = State::Done;
+                            return None;
+                        }
+                    }
+                }
+                return ready.pop_front();
+            }
+            State::Done => None,
+        };
+        if !matches!(step, Some(Ok(_))) {
+            self.state = State::Done;
+        }
+        step
+    }
+}
+
+/// Batches queued between an async stream's pump thread and its consumer.
+pub const ASYNC_QUEUE_BATCHES: usize = 4;
+/// Items a pump gathers into one batch while the consumer is behind...
+pub const ASYNC_MAX_BATCH_ITEMS: usize = 64;
+/// ...or encoded bytes, whichever comes first (large items travel alone).
+pub const ASYNC_MAX_BATCH_BYTES: usize = 64 * 1024;
+
+#[cfg(feature = "streaming")]
+mod pumped {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::sync::mpsc::error::TrySendError;
+
+    impl<T: DeserializeOwned + Send + 'static> ItemStream<T> {
+        fn start_pump(&mut self) {
+            let State::Direct(..) = &self.state else {
+                return;
+            };
+            let State::Direct(mut src, _) = std::mem::replace(&mut self.state, State::Done) else {
+                unreachable!()
+            };
+            let (tx, rx) =
+                tokio::sync::mpsc::channel::<Vec<Result<T, CallError>>>(ASYNC_QUEUE_BATCHES);
+            let spawned = std::thread::Builder::new()
+                .name("fidius-stream-pump".into())
+                .spawn(move || {
+                    let mut batch: Vec<Result<T, CallError>> = Vec::new();
+                    let mut batch_bytes = 0usize;
+                    loop {
+                        let raw = src.pull();
+                        if let RawItem::Item(b) = &raw {
+                            batch_bytes += b.len();
+                        }
+                        let step = decode_step::<T>(raw);
+                        let last = !matches!(step, Some(Ok(_)));
+                        if let Some(item) = step {
+                            batch.push(item);
+                        }
+                        if last {
+                            if !batch.is_empty() {
+                                let _ = tx.blocking_send(batch);
+                            }
+                            return;
+                        }
+                        // Send at once while the consumer keeps up; gather (bounded)
+                        // while it is behind.
+                        batch = match tx.try_send(batch) {
+                            Ok(()) => Vec::new(),
+                            Err(TrySendError::Full(b))
+                                if b.len() < ASYNC_MAX_BATCH_ITEMS
+                                    && batch_bytes < ASYNC_MAX_BATCH_BYTES =>
+                            {
+                                b
+                            }
+                            Err(TrySendError::Full(b)) => {
+                                if tx.blocking_send(b).is_err() {
+                                    return;
+                                }
+                                Vec::new()
+                            }
+                            Err(TrySendError::Closed(_)) => return,
+                        };
+                        if batch.is_empty() {
+                            batch_bytes = 0;
+                        }
+                        if tx.is_closed() {
+                            return;
+                        }
+                    }
+                });
+            self.state = match spawned {
+                Ok(_) => State::Pumped {
+                    rx,
+                    ready: Default::default(),
+                },
+                Err(e) => {
+                    let (tx, rx) = tokio::sync::mpsc::channel(1);
+                    let _ = tx.try_send(vec![Err(CallError::Backend {
+                        runtime: "host".into(),
+                        message: format!("could not start the stream pump thread: {e}"),
+                    })]);
+                    State::Pumped {
+                        rx,
+                        ready: Default::default(),
+                    }
+                }
+            };
+        }
+    }
+
+    impl<T: DeserializeOwned + Send + 'static> futures_core::Stream for ItemStream<T> {
+        type Item = Result<T, CallError>;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let this = self.get_mut();
+            this.start_pump();
+            match &mut this.state {
+                State::Pumped { rx, ready } => {
+                    if let Some(item) = ready.pop_front() {
+                        return Poll::Ready(Some(item));
+                    }
+                    match rx.poll_recv(cx) {
+                        Poll::Ready(Some(batch)) => {
+                            ready.extend(batch);
+                            Poll::Ready(ready.pop_front())
+                        }
+                        Poll::Ready(None) => {
+                            this.state = State::Done;
+                            Poll::Ready(None)
+                        }
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+                _ => Poll::Ready(None),
+            }
+        }
+    }
+
+    /// Items of a stream as neutral [`fidius_core::Value`]s (the fidius 0.5
+    /// `ChunkStream`): a `futures::Stream` of `Result<Value, CallError>`.
+    pub struct ChunkStream {
+        inner:
+            Pin<Box<dyn futures_core::Stream<Item = Result<fidius_core::Value, CallError>> + Send>>,
+    }
+
+    impl fmt::Debug for ChunkStream {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("ChunkStream")
+        }
+    }
+
+    impl ChunkStream {
+        /// Wraps any stream of values.
+        pub fn new(
+            stream: impl futures_core::Stream<Item = Result<fidius_core::Value, CallError>>
+                + Send
+                + 'static,
+        ) -> Self {
+            Self {
+                inner: Box::pin(stream),
+            }
+        }
+
+        /// Values of a typed stream.
+        pub fn from_items<O: serde::Serialize + DeserializeOwned + Send + 'static>(
+            items: ItemStream<O>,
+        ) -> Self {
+            struct Map<O>(ItemStream<O>);
+            impl<O> Unpin for Map<O> {}
+            impl<O: serde::Serialize + DeserializeOwned + Send + 'static> futures_core::Stream for Map<O> {
+                type Item = Result<fidius_core::Value, CallError>;
+                fn poll_next(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                ) -> Poll<Option<Self::Item>> {
+                    let inner = Pin::new(&mut self.get_mut().0);
+                    inner.poll_next(cx).map(|o| {
+                        o.map(|r| {
+                            r.and_then(|v| {
+                                fidius_core::to_value(&v)
+                                    .map_err(|e| CallError::Deserialization(e.to_string()))
+                            })
+                        })
+                    })
+                }
+            }
+            Self::new(Map(items))
+        }
+    }
+
+    impl futures_core::Stream for ChunkStream {
+        type Item = Result<fidius_core::Value, CallError>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.inner.as_mut().poll_next(cx)
+        }
+    }
+}
+
+#[cfg(feature = "streaming")]
+pub use pumped::ChunkStream;
