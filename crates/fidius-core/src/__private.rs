@@ -7,6 +7,7 @@ pub use crate::rt::{
 pub use crate::rt::{run_stream_init, stream_output};
 pub use crate::stream_ffi::{host_stream, ClientStreamFn, FidiusStreamHandle};
 pub use crate::wire::{ByteBuf, Bytes};
+pub use serde::Serialize;
 pub use std::ffi::{c_char, c_void, CStr};
 
 use std::marker::PhantomData;
@@ -23,8 +24,8 @@ pub struct BufferArena;
 /// How `#[plugin_impl]` builds instances of an impl type.
 pub trait PluginConstruct: Sized + Send + Sync + 'static {
     /// Builds an instance from the bincode config bytes (empty = zero-config);
-    /// `None` if they do not decode.
-    fn __fidius_construct(cfg: &[u8]) -> Option<Self>;
+    /// `Err(reason)` if they do not decode.
+    fn __fidius_construct(cfg: &[u8]) -> Result<Self, String>;
 }
 
 /// A descriptor's `construct` for `T`.

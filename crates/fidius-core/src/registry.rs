@@ -80,5 +80,11 @@ macro_rules! fidius_plugin_registry {
         pub extern "C" fn fidius_get_registry() -> *const $crate::descriptor::PluginRegistry {
             $crate::registry::get_registry()
         }
+
+        /// Why the last `construct` on this thread failed (null if it did not).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn fidius_last_construct_error() -> *const ::std::ffi::c_char {
+            $crate::rt::last_construct_error()
+        }
     };
 }

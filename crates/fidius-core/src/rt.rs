@@ -597,16 +597,45 @@ pub unsafe extern "C" fn free_buffer(ptr: *mut u8, len: usize) {
 /// `cfg_ptr` must be null or valid for `cfg_len` bytes.
 pub unsafe fn construct_with<T, F>(cfg_ptr: *const u8, cfg_len: u32, make: F) -> *mut c_void
 where
-    F: FnOnce(&[u8]) -> Option<T>,
+    F: FnOnce(&[u8]) -> Result<T, String>,
 {
     // SAFETY: forwarded caller contract.
     let Some(cfg) = (unsafe { input(cfg_ptr, cfg_len) }) else {
+        set_construct_error("the config pointer is null but its length is not zero".into());
         return std::ptr::null_mut();
     };
     match catch_unwind(AssertUnwindSafe(|| make(cfg))) {
-        Ok(Some(v)) => Box::into_raw(Box::new(v)) as *mut c_void,
-        _ => std::ptr::null_mut(),
+        Ok(Ok(v)) => Box::into_raw(Box::new(v)) as *mut c_void,
+        Ok(Err(reason)) => {
+            set_construct_error(reason);
+            std::ptr::null_mut()
+        }
+        Err(payload) => {
+            set_construct_error(format!(
+                "construction panicked: {}",
+                caught_panic(payload).0
+            ));
+            std::ptr::null_mut()
+        }
     }
+}
+
+thread_local! {
+    static CONSTRUCT_ERROR: RefCell<Option<std::ffi::CString>> = const { RefCell::new(None) };
+}
+
+fn set_construct_error(reason: String) {
+    let c = std::ffi::CString::new(reason.replace('\0', " ")).unwrap_or_default();
+    let _ = CONSTRUCT_ERROR.try_with(|e| *e.borrow_mut() = Some(c));
+}
+
+/// Why the last `construct` on this thread returned null (null if it did not
+/// fail). Valid until the next `construct` on this thread. Exported by
+/// `fidius_plugin_registry!` as `fidius_last_construct_error`.
+pub fn last_construct_error() -> *const std::ffi::c_char {
+    CONSTRUCT_ERROR
+        .try_with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+        .unwrap_or(std::ptr::null())
 }
 
 /// A descriptor's `destroy` for instances of `T`.

@@ -67,7 +67,7 @@ impl PluginHandle {
     }
 
     /// Instantiates a loaded cdylib plugin with a config (crosses the boundary once, as bincode).
-    pub fn configure_from_loaded<C: Serialize>(
+    pub fn configure_from_loaded<C: Serialize + ?Sized>(
         plugin: LoadedPlugin,
         config: &C,
     ) -> Result<Self, LoadError> {
@@ -84,7 +84,7 @@ impl PluginHandle {
     }
 
     /// Instantiates an in-process plugin with a config.
-    pub fn configure_in_process<C: Serialize>(
+    pub fn configure_in_process<C: Serialize + ?Sized>(
         desc: &'static PluginDescriptor,
         config: &C,
     ) -> Result<Self, LoadError> {
@@ -257,6 +257,29 @@ impl PluginHandle {
     /// Trait-level metadata.
     pub fn trait_metadata(&self) -> Vec<(&str, &str)> {
         self.executor().trait_metadata()
+    }
+
+    /// Checks an in-process descriptor against an interface hash and buffer
+    /// strategy before instantiating it.
+    pub fn check_descriptor(
+        desc: &PluginDescriptor,
+        hash: u64,
+        strategy: BufferStrategyKind,
+    ) -> Result<(), LoadError> {
+        if desc.interface_hash != hash {
+            return Err(LoadError::InterfaceHashMismatch {
+                got: desc.interface_hash,
+                expected: hash,
+            });
+        }
+        match desc.buffer_strategy_kind() {
+            Ok(got) if got == strategy => Ok(()),
+            Ok(got) => Err(LoadError::BufferStrategyMismatch {
+                got,
+                expected: strategy,
+            }),
+            Err(value) => Err(LoadError::UnknownBufferStrategy { value }),
+        }
     }
 
     /// Checks this plugin against an interface hash and buffer strategy.

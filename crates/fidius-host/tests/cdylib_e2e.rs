@@ -208,7 +208,26 @@ fn configured_instances_coexist() {
     // A config that does not decode is a load error, not a null instance.
     let err = PluginHandle::configure_from_loaded(host.load("ConfiguredGreeter").unwrap(), &7u8)
         .unwrap_err();
-    assert!(matches!(err, LoadError::ConstructFailed { .. }), "{err}");
+    match &err {
+        LoadError::ConstructFailed { plugin, reason } => {
+            assert_eq!(plugin, "ConfiguredGreeter");
+            assert!(
+                reason.contains("did not decode") && reason.contains("GreetConfig"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected ConstructFailed, got {other}"),
+    }
+    // The typed client does both steps and checks the interface.
+    let typed = GreeterClient::load_configured(
+        &host,
+        "ConfiguredGreeter",
+        &GreetConfig {
+            greeting: "Hey".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(typed.greet("Cy").unwrap(), "Hey, Cy!");
 }
 
 #[test]

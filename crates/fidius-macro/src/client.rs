@@ -124,8 +124,32 @@ pub fn emit(iface: &Interface) -> TokenStream {
             /// checked against this interface's hash and buffer strategy.
             pub fn in_process(plugin_name: &str) -> ::core::result::Result<Self, #krate::LoadError> {
                 let desc = #krate::PluginHandle::find_in_process_descriptor(plugin_name)?;
+                #krate::PluginHandle::check_descriptor(desc, Self::INTERFACE_HASH, Self::BUFFER_STRATEGY)?;
                 let handle = #krate::PluginHandle::from_descriptor(desc)?;
                 Self::try_from_handle(handle)
+            }
+
+            /// A configured instance of in-process plugin `plugin_name` (the config
+            /// crosses the boundary once, as bincode), checked against this interface.
+            pub fn configure_in_process<C: #krate::__private::Serialize + ?Sized>(
+                plugin_name: &str,
+                config: &C,
+            ) -> ::core::result::Result<Self, #krate::LoadError> {
+                let desc = #krate::PluginHandle::find_in_process_descriptor(plugin_name)?;
+                #krate::PluginHandle::check_descriptor(desc, Self::INTERFACE_HASH, Self::BUFFER_STRATEGY)?;
+                Self::try_from_handle(#krate::PluginHandle::configure_in_process(desc, config)?)
+            }
+
+            /// Loads plugin `plugin_name` through `host` and makes a configured
+            /// instance of it, checked against this interface.
+            pub fn load_configured<C: #krate::__private::Serialize + ?Sized>(
+                host: &#krate::PluginHost,
+                plugin_name: &str,
+                config: &C,
+            ) -> ::core::result::Result<Self, #krate::LoadError> {
+                let plugin = host.load(plugin_name)?;
+                #krate::validate_against_interface(&plugin, ::core::option::Option::Some(Self::INTERFACE_HASH), ::core::option::Option::Some(Self::BUFFER_STRATEGY))?;
+                Self::try_from_handle(#krate::PluginHandle::configure_from_loaded(plugin, config)?)
             }
 
             /// Loads plugin `plugin_name` through `host` (with its signature and

@@ -81,11 +81,17 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             let _ = cfg;
             #[allow(unused_imports)]
             use #krate::__private::{ViaDefault as _, ViaZst as _};
-            ::core::option::Option::Some((&&#krate::__private::MakeInstance::<#self_ty>::new()).make())
+            ::core::result::Result::Ok((&&#krate::__private::MakeInstance::<#self_ty>::new()).make())
         },
         Some(cfg_ty) => quote! {
-            let cfg: #cfg_ty = #krate::wire::deserialize(cfg).ok()?;
-            ::core::option::Option::Some(<#self_ty>::configure(cfg))
+            let cfg: #cfg_ty = #krate::wire::deserialize(cfg).map_err(|e| {
+                ::std::format!(
+                    "the config did not decode as `{}`: {}",
+                    ::core::any::type_name::<#cfg_ty>(),
+                    e
+                )
+            })?;
+            ::core::result::Result::Ok(<#self_ty>::configure(cfg))
         },
     };
     let trait_tokens = trait_path.to_token_stream();
@@ -93,7 +99,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         #imp
 
         impl #krate::__private::PluginConstruct for #self_ty {
-            fn __fidius_construct(cfg: &[u8]) -> ::core::option::Option<Self> {
+            fn __fidius_construct(cfg: &[u8]) -> ::core::result::Result<Self, ::std::string::String> {
                 #construct_body
             }
         }

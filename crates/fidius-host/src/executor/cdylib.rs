@@ -209,11 +209,9 @@ impl CdylibExecutor {
         if instance.is_null() {
             return Err(LoadError::ConstructFailed {
                 plugin: info.name.clone(),
-                reason: if config.is_empty() {
-                    "construct returned null".into()
-                } else {
-                    "construct returned null (the config did not decode as the plugin's config type, or configure panicked)".into()
-                },
+                reason: construct_failure(library.as_deref()).unwrap_or_else(|| {
+                    "construct returned null (a plugin built by fidius 0.5 gives no reason)".into()
+                }),
             });
         }
         Ok(Self {
@@ -542,6 +540,29 @@ impl CdylibExecutor {
         };
         Ok((status, out_ptr, out_len))
     }
+}
+
+/// The reason a plugin recorded for its last failed `construct` on this thread.
+fn construct_failure(library: Option<&Library>) -> Option<String> {
+    let ptr = match library {
+        None => fidius_core::rt::last_construct_error(),
+        Some(lib) => {
+            type LastError = unsafe extern "C" fn() -> *const std::ffi::c_char;
+            // SAFETY: the symbol, when present, has this signature (fidius_plugin_registry!).
+            let f = unsafe { lib.get::<LastError>(b"fidius_last_construct_error\0") }.ok()?;
+            // SAFETY: returns null or a NUL-terminated string valid until the next construct.
+            unsafe { f() }
+        }
+    };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-null NUL-terminated string owned by the plugin's thread-local.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// All metadata pairs of method `i` (including reserved keys).
