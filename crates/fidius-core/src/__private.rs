@@ -4,8 +4,8 @@ pub use crate::rt::{
     block_on, construct_with, destroy, free_buffer, panic_message, raw_arg, run_arena,
     run_plugin_allocated, Encode, NoError, Raw, Reply, ShimResult, WireOut,
 };
-pub use crate::rt::{run_stream_init, stream_output};
-pub use crate::stream_ffi::{host_stream, ClientStreamFn, FidiusStreamHandle};
+pub use crate::rt::{run_stream_init, stream_output, stream_output_bytes};
+pub use crate::stream_ffi::{host_stream, host_stream_bytes, ClientStreamFn, FidiusStreamHandle};
 pub use crate::wire::{ByteBuf, Bytes};
 pub use serde::Serialize;
 pub use std::ffi::{c_char, c_void, CStr};

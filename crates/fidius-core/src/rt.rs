@@ -407,6 +407,16 @@ where
     }
 }
 
+/// The producer handle of a plugin-produced stream of byte vectors (each item
+/// encoded as one block, not byte by byte; same bytes on the wire).
+pub fn stream_output_bytes(
+    mut stream: crate::Stream<Vec<u8>>,
+) -> *mut crate::stream_ffi::FidiusStreamHandle {
+    crate::stream_ffi::producer_handle(std::iter::from_fn(move || {
+        stream.next_result().map(|r| r.map(crate::wire::ByteBuf))
+    }))
+}
+
 /// The producer handle of a plugin-produced stream.
 pub fn stream_output<T: serde::Serialize + 'static>(
     mut stream: crate::Stream<T>,

@@ -308,6 +308,18 @@ pub unsafe fn host_stream<T: serde::de::DeserializeOwned + 'static>(
     }))
 }
 
+/// [`host_stream`] for byte-vector items, decoded as blocks.
+///
+/// # Safety
+/// As for [`host_stream`].
+pub unsafe fn host_stream_bytes(handle: *mut FidiusStreamHandle) -> crate::Stream<Vec<u8>> {
+    // SAFETY: forwarded caller contract.
+    let mut inner = unsafe { host_stream::<crate::wire::ByteBuf>(handle) };
+    crate::Stream::try_from_iter(std::iter::from_fn(move || {
+        inner.next_result().map(|r| r.map(|b| b.0))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,15 +114,24 @@ impl PluginHandle {
 
     /// Starts a server stream: `input` is the argument tuple; items are pulled
     /// as the returned stream is consumed.
-    pub fn call_server_stream<I: Serialize + ?Sized, O>(
+    pub fn call_server_stream<I: Serialize + ?Sized, O: DeserializeOwned>(
         &self,
         index: usize,
         input: &I,
     ) -> Result<ItemStream<O>, CallError> {
+        self.call_server_stream_with(index, input, crate::stream::decode_wire::<O>)
+    }
+
+    /// [`Self::call_server_stream`] with a custom item decoder.
+    pub fn call_server_stream_with<I: Serialize + ?Sized, O>(
+        &self,
+        index: usize,
+        input: &I,
+        decode: crate::stream::Decoder<O>,
+    ) -> Result<ItemStream<O>, CallError> {
         let bytes = encode_args(input)?;
-        Ok(ItemStream::new(
-            self.executor().call_server_stream(index, &bytes)?,
-        ))
+        let raw = self.executor().call_server_stream(index, &bytes)?;
+        Ok(ItemStream::with_decoder(raw, decode))
     }
 
     /// Calls a client-streaming method: the plugin pulls `items` (encoded
@@ -163,12 +172,27 @@ impl PluginHandle {
     where
         T: Serialize + 'static,
         A: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        self.call_bidi_stream_with(index, items, args, crate::stream::decode_wire::<O>)
+    }
+
+    /// [`Self::call_bidi_stream`] with a custom item decoder.
+    pub fn call_bidi_stream_with<T, A, O>(
+        &self,
+        index: usize,
+        items: impl IntoIterator<Item = T, IntoIter: Send + 'static>,
+        args: &A,
+        decode: crate::stream::Decoder<O>,
+    ) -> Result<ItemStream<O>, CallError>
+    where
+        T: Serialize + 'static,
+        A: Serialize + ?Sized,
     {
         let bytes = encode_args(args)?;
         let stream = OwnedStreamHandle::from_items(items);
-        Ok(ItemStream::new(
-            self.executor().call_bidi_stream(index, stream, &bytes)?,
-        ))
+        let raw = self.executor().call_bidi_stream(index, stream, &bytes)?;
+        Ok(ItemStream::with_decoder(raw, decode))
     }
 
     /// fidius 0.5 API: a server stream as a [`crate::ChunkStream`] of [`fidius_core::Value`]s.

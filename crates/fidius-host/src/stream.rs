@@ -117,13 +117,23 @@ impl fmt::Debug for OwnedStreamHandle {
     }
 }
 
+/// Decodes one encoded item.
+pub type Decoder<T> = fn(&[u8]) -> Result<T, CallError>;
+
+/// The default decoder: the fidius wire.
+pub fn decode_wire<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CallError> {
+    fidius_core::wire::deserialize(bytes).map_err(|e| CallError::Deserialization(e.to_string()))
+}
+
+/// Decodes a byte-vector item as one block.
+pub fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>, CallError> {
+    decode_wire::<fidius_core::wire::ByteBuf>(bytes).map(|b| b.0)
+}
+
 /// Decodes one raw step into a typed item (`None` = end).
-fn decode_step<T: DeserializeOwned>(step: RawItem<'_>) -> Option<Result<T, CallError>> {
+fn decode_step<T>(step: RawItem<'_>, decode: Decoder<T>) -> Option<Result<T, CallError>> {
     match step {
-        RawItem::Item(bytes) => Some(
-            fidius_core::wire::deserialize(bytes)
-                .map_err(|e| CallError::Deserialization(e.to_string())),
-        ),
+        RawItem::Item(bytes) => Some(decode(bytes)),
         RawItem::Error(e) => Some(Err(e)),
         RawItem::End => None,
     }
@@ -148,7 +158,7 @@ enum State<T> {
 /// cancels the producer.
 pub struct ItemStream<T> {
     state: State<T>,
-    _t: PhantomData<fn() -> T>,
+    decode: Decoder<T>,
 }
 
 // Items are only ever moved in and out, never pinned in place.
@@ -166,22 +176,29 @@ impl<T> fmt::Debug for ItemStream<T> {
     }
 }
 
-impl<T> ItemStream<T> {
-    /// A typed view of a raw source.
+impl<T: DeserializeOwned> ItemStream<T> {
+    /// A typed view of a raw source (items decoded with the fidius wire).
     pub fn new(source: RawStream) -> Self {
+        Self::with_decoder(source, decode_wire::<T>)
+    }
+}
+
+impl<T> ItemStream<T> {
+    /// A typed view of a raw source with a custom item decoder.
+    pub fn with_decoder(source: RawStream, decode: Decoder<T>) -> Self {
         Self {
             state: State::Direct(source, PhantomData),
-            _t: PhantomData,
+            decode,
         }
     }
 }
 
-impl<T: DeserializeOwned> Iterator for ItemStream<T> {
+impl<T> Iterator for ItemStream<T> {
     type Item = Result<T, CallError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let step = match &mut self.state {
-            State::Direct(src, _) => decode_step::<T>(src.pull()),
+            State::Direct(src, _) => decode_step(src.pull(), self.decode),
             #[cfg(feature = "streaming")]
             State::Pumped { rx, ready } => {
                 if ready.is_empty() {
@@ -218,8 +235,9 @@ mod pumped {
     use std::task::{Context, Poll};
     use tokio::sync::mpsc::error::TrySendError;
 
-    impl<T: DeserializeOwned + Send + 'static> ItemStream<T> {
+    impl<T: Send + 'static> ItemStream<T> {
         fn start_pump(&mut self) {
+            let decode = self.decode;
             let State::Direct(..) = &self.state else {
                 return;
             };
@@ -238,7 +256,7 @@ mod pumped {
                         if let RawItem::Item(b) = &raw {
                             batch_bytes += b.len();
                         }
-                        let step = decode_step::<T>(raw);
+                        let step = decode_step(raw, decode);
                         let last = !matches!(step, Some(Ok(_)));
                         if let Some(item) = step {
                             batch.push(item);
@@ -249,24 +267,22 @@ mod pumped {
                             }
                             return;
                         }
-                        // Send at once while the consumer keeps up; gather (bounded)
-                        // while it is behind.
-                        batch = match tx.try_send(batch) {
-                            Ok(()) => Vec::new(),
-                            Err(TrySendError::Full(b))
-                                if b.len() < ASYNC_MAX_BATCH_ITEMS
-                                    && batch_bytes < ASYNC_MAX_BATCH_BYTES =>
-                            {
-                                b
+                        // A full batch waits for room (backpressure). Otherwise send
+                        // only when the queue is empty (the consumer is waiting):
+                        // low latency when it is idle, growing batches when busy.
+                        let full = batch.len() >= ASYNC_MAX_BATCH_ITEMS
+                            || batch_bytes >= ASYNC_MAX_BATCH_BYTES;
+                        if full {
+                            if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                                return;
                             }
-                            Err(TrySendError::Full(b)) => {
-                                if tx.blocking_send(b).is_err() {
-                                    return;
-                                }
-                                Vec::new()
-                            }
-                            Err(TrySendError::Closed(_)) => return,
-                        };
+                        } else if tx.capacity() == tx.max_capacity() {
+                            batch = match tx.try_send(batch) {
+                                Ok(()) => Vec::new(),
+                                Err(TrySendError::Full(b)) => b,
+                                Err(TrySendError::Closed(_)) => return,
+                            };
+                        }
                         if batch.is_empty() {
                             batch_bytes = 0;
                         }
@@ -295,7 +311,7 @@ mod pumped {
         }
     }
 
-    impl<T: DeserializeOwned + Send + 'static> futures_core::Stream for ItemStream<T> {
+    impl<T: Send + 'static> futures_core::Stream for ItemStream<T> {
         type Item = Result<T, CallError>;
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

@@ -117,6 +117,19 @@ fn client_streams_pull_lazily() {
     // An unbounded host iterator: the plugin stops pulling at `stop`.
     assert_eq!(w.weigh(&100, 0u64.., &9).unwrap(), (10, 145));
     assert_eq!(w.checked_sum(vec![1u64, 2, 3]).unwrap(), 6);
+    let chunks: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 5000 + i as usize]).collect();
+    let expected: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+    assert_eq!(w.total_len(chunks.clone()).unwrap(), expected);
+    let back: Vec<Vec<u8>> = w
+        .reverse_each(chunks.clone())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(back.len(), 20);
+    assert!(back
+        .iter()
+        .zip(&chunks)
+        .all(|(b, c)| b.iter().rev().eq(c.iter())));
     match w.checked_sum(vec![1u64, 2000, 3]) {
         Err(CallError::Plugin(e)) => assert_eq!(e.code, "TOO_BIG"),
         other => panic!("expected a plugin error, got {other:?}"),

@@ -192,13 +192,27 @@ fn emit_streaming(
             encodes.push(w.encode);
         }
     }
-    let stream_items = stream_pos.map(|i| &m.args[i].ident);
+    let stream_items: Option<TokenStream> = stream_pos.map(|i| {
+        let id = &m.args[i].ident;
+        let item = &m.stream_arg.as_ref().expect("stream arg").1;
+        if types::is_vec_u8(item) {
+            // Byte items travel as one block each (same bytes on the wire).
+            quote!(::core::iter::IntoIterator::into_iter(#id).map(#krate::__private::ByteBuf as fn(::std::vec::Vec<u8>) -> #krate::__private::ByteBuf))
+        } else {
+            quote!(#id)
+        }
+    });
+    let out_decoder = match &m.stream_out {
+        Some(out) if types::is_vec_u8(out) => quote!(#krate::host_stream::decode_bytes),
+        Some(out) => quote!(#krate::host_stream::decode_wire::<#out>),
+        None => quote!(),
+    };
     let body = match (&m.stream_out, stream_items) {
         (Some(out), None) => quote! {
-            self.handle.call_server_stream::<_, #out>(#module::#index_c, &(#(#encodes,)*))
+            self.handle.call_server_stream_with::<_, #out>(#module::#index_c, &(#(#encodes,)*), #out_decoder)
         },
         (Some(out), Some(items)) => quote! {
-            self.handle.call_bidi_stream::<_, _, #out>(#module::#index_c, #items, &(#(#encodes,)*))
+            self.handle.call_bidi_stream_with::<_, _, #out>(#module::#index_c, #items, &(#(#encodes,)*), #out_decoder)
         },
         (None, Some(items)) => {
             let (decode_ty, from_decoded) = match &m.ret {

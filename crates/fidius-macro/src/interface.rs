@@ -120,6 +120,9 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
     let p = quote!(#krate::__private);
     let produces_stream = m.stream_out.is_some();
     let output = match (&m.ret, m.raw) {
+        _ if m.stream_out.as_ref().is_some_and(types::is_vec_u8) => {
+            quote!(::core::result::Result::Ok(#p::stream_output_bytes(__fidius_ret)))
+        }
         _ if produces_stream => quote!(::core::result::Result::Ok(#p::stream_output(__fidius_ret))),
         (Ret::Result { .. }, true) => quote! {
             match __fidius_ret {
@@ -163,6 +166,11 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
     let doc = format!("FFI shim of `{trait_ident}::{name}` for any implementation `__FidiusT`.");
     let c_void = quote!(#krate::__private::c_void);
     if let Some((_, item)) = &m.stream_arg {
+        let host_stream = if types::is_vec_u8(item) {
+            quote!(#p::host_stream_bytes)
+        } else {
+            quote!(#p::host_stream::<#item>)
+        };
         let runner = if produces_stream {
             quote!(#p::run_stream_init)
         } else {
@@ -184,7 +192,7 @@ fn emit_shim(iface: &Interface, m: &Method) -> TokenStream {
             ) -> i32 {
                 // SAFETY: the host hands the input stream over with the call; it is
                 // owned from here on and dropped with the stream, whatever happens next.
-                let __fidius_stream = unsafe { #p::host_stream::<#item>(__fidius_stream_handle) };
+                let __fidius_stream = unsafe { #host_stream(__fidius_stream_handle) };
                 // SAFETY: the host upholds the slot contract for these pointers.
                 unsafe { #runner(in_ptr, in_len, out_ptr, out_len, #body) }
             }

@@ -283,6 +283,10 @@ pub trait StreamWorks: Send + Sync {
     fn scale(&self, items: fidius::Stream<u64>, marker: String) -> fidius::Stream<u64>;
     /// Sums, failing on an item over 1000.
     fn checked_sum(&self, items: fidius::Stream<u64>) -> Result<u64, PluginError>;
+    /// Total length of byte items (client stream of byte vectors).
+    fn total_len(&self, items: fidius::Stream<Vec<u8>>) -> u64;
+    /// Reverses each byte item (bidirectional, byte vectors).
+    fn reverse_each(&self, items: fidius::Stream<Vec<u8>>) -> fidius::Stream<Vec<u8>>;
     /// An async method next to the streams.
     async fn step(&self) -> u64;
     /// An async method that returns a stream.
@@ -367,6 +371,15 @@ impl StreamWorks for StreamWorksImpl {
             total += v;
         }
         Ok(total)
+    }
+    fn total_len(&self, items: fidius::Stream<Vec<u8>>) -> u64 {
+        items.map(|b| b.len() as u64).sum()
+    }
+    fn reverse_each(&self, items: fidius::Stream<Vec<u8>>) -> fidius::Stream<Vec<u8>> {
+        fidius::Stream::from_iter(items.map(|mut b| {
+            b.reverse();
+            b
+        }))
     }
     async fn step(&self) -> u64 {
         self.step
