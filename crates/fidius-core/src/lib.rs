@@ -12,6 +12,7 @@
 pub mod descriptor;
 pub mod error;
 pub mod hash;
+pub mod host_ffi;
 pub mod kind;
 pub mod registry;
 pub mod rt;
@@ -33,6 +34,7 @@ pub use descriptor::{
 };
 pub use error::PluginError;
 pub use hash::{fnv1a, interface_hash};
+pub use host_ffi::{HostBindError, HostCallError};
 pub use kind::MethodKind;
 pub use stream_marker::Stream;
 pub use value::{from_value, to_value, Value, ValueError};

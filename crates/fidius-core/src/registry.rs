@@ -81,6 +81,12 @@ macro_rules! fidius_plugin_registry {
             $crate::registry::get_registry()
         }
 
+        /// The host interfaces this library imports (may be empty).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn fidius_get_host_imports() -> *const $crate::host_ffi::HostImportRegistry {
+            $crate::host_ffi::get_host_imports()
+        }
+
         /// Why the last `construct` on this thread failed (null if it did not).
         #[unsafe(no_mangle)]
         pub extern "C" fn fidius_last_construct_error() -> *const ::std::ffi::c_char {

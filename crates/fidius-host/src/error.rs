@@ -109,6 +109,42 @@ pub enum LoadError {
     /// An I/O error reading a library or signature.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The plugin was built against another version of a host interface.
+    #[error("host interface '{interface}' version mismatch: plugin expects {plugin_expects}, host provides {host_provides}")]
+    HostInterfaceVersionMismatch {
+        /// Interface.
+        interface: String,
+        /// Plugin's version.
+        plugin_expects: u32,
+        /// Host's version.
+        host_provides: u32,
+    },
+    /// The plugin was built against a different host interface.
+    #[error("host interface '{interface}' hash mismatch: plugin expects {plugin_expects:#x}, host provides {host_provides:#x}")]
+    HostInterfaceHashMismatch {
+        /// Interface.
+        interface: String,
+        /// Plugin's hash.
+        plugin_expects: u64,
+        /// Host's hash.
+        host_provides: u64,
+    },
+    /// The library's host-import registry is malformed.
+    #[error("invalid host import registry: {reason}")]
+    HostImportRegistryInvalid {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plugin refused the host's table.
+    #[error("binding host interface '{interface}' failed ({code}): {message}")]
+    HostBindFailed {
+        /// Interface.
+        interface: String,
+        /// `BIND_*` status.
+        code: i32,
+        /// What it means.
+        message: String,
+    },
     /// A configuration value could not be encoded.
     #[error("config serialization failed: {0}")]
     ConfigSerialization(String),

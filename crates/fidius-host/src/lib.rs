@@ -14,6 +14,7 @@ pub mod error;
 pub mod executor;
 pub mod handle;
 pub mod host;
+pub mod host_import;
 pub mod info;
 pub mod loader;
 pub mod signing;
@@ -23,6 +24,7 @@ pub use error::{CallError, LoadError};
 pub use executor::{CdylibExecutor, PluginExecutor};
 pub use handle::PluginHandle;
 pub use host::{LoadPolicy, PluginHost, PluginHostBuilder};
+pub use host_import::HostImportInfo;
 pub use info::{PluginInfo, PluginRuntimeKind};
 pub use loader::{load_library, validate_against_interface, LoadedLibrary, LoadedPlugin};
 #[cfg(feature = "streaming")]

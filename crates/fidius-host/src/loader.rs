@@ -43,7 +43,9 @@ impl fmt::Debug for LoadedLibrary {
     }
 }
 
-/// One validated plugin of a loaded library.
+/// One validated plugin of a loaded library (clone it to make several
+/// instances of the same plugin).
+#[derive(Clone)]
 pub struct LoadedPlugin {
     /// Identity and shape.
     pub info: PluginInfo,

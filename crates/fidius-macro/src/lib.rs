@@ -10,6 +10,7 @@ use proc_macro::TokenStream;
 
 mod attrs;
 mod client;
+mod host_iface;
 mod impl_gen;
 mod interface;
 mod ir;
@@ -35,6 +36,19 @@ pub fn plugin_interface(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn plugin_impl(attr: TokenStream, item: TokenStream) -> TokenStream {
     impl_gen::expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares a host interface: a trait the host implements and plugins call.
+///
+/// `#[host_interface(version = N [, crate = "path"])]` on a `Send + Sync`
+/// trait generates `<Trait>Client` (plugin side: `bound()`, one method per
+/// function) and `<Trait>Binding` (host side: `bind`, `bind_plugin`,
+/// `bind_in_process`), gated by a version and signature-hash check at bind time.
+#[proc_macro_attribute]
+pub fn host_interface(attr: TokenStream, item: TokenStream) -> TokenStream {
+    host_iface::expand(attr.into(), item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -33,12 +33,15 @@
 //! ```
 
 pub use fidius_core::{
-    descriptor, error, fidius_plugin_registry, from_value, hash, inventory, kind, registry, status,
-    stream_marker, to_value, wire, BufferStrategyKind, MethodKind, PluginDescriptor, PluginError,
-    PluginRegistry, Stream, Value, ValueError, ABI_VERSION, FIDIUS_MAGIC, REGISTRY_VERSION,
+    descriptor, error, fidius_plugin_registry, from_value, hash, host_ffi, inventory, kind,
+    registry, status, stream_marker, to_value, wire, BufferStrategyKind, MethodKind,
+    PluginDescriptor, PluginError, PluginRegistry, Stream, Value, ValueError, ABI_VERSION,
+    FIDIUS_MAGIC, REGISTRY_VERSION,
 };
-pub use fidius_core::{fnv1a, interface_hash};
-pub use fidius_macro::{method_meta, optional, plugin_impl, plugin_interface, trait_meta, wire};
+pub use fidius_core::{fnv1a, interface_hash, HostBindError, HostCallError};
+pub use fidius_macro::{
+    host_interface, method_meta, optional, plugin_impl, plugin_interface, trait_meta, wire,
+};
 
 #[doc(hidden)]
 pub use fidius_core::__private;
@@ -48,9 +51,10 @@ pub use fidius_core::async_runtime;
 
 #[cfg(feature = "host")]
 pub use fidius_host::{
-    arch, arena, executor, loader, signing, stream as host_stream, validate_against_interface,
-    CallError, ItemStream, LoadError, LoadPolicy, LoadedLibrary, LoadedPlugin, PluginExecutor,
-    PluginHandle, PluginHost, PluginHostBuilder, PluginInfo, PluginRuntimeKind,
+    arch, arena, executor, host_import, loader, signing, stream as host_stream,
+    validate_against_interface, CallError, HostImportInfo, ItemStream, LoadError, LoadPolicy,
+    LoadedLibrary, LoadedPlugin, PluginExecutor, PluginHandle, PluginHost, PluginHostBuilder,
+    PluginInfo, PluginRuntimeKind,
 };
 
 #[cfg(feature = "streaming")]

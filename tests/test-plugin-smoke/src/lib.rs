@@ -390,4 +390,84 @@ impl StreamWorks for StreamWorksImpl {
     }
 }
 
+/// A host interface: functions the host implements and plugins call back.
+#[fidius::host_interface(version = 1)]
+pub trait TestHost: Send + Sync {
+    /// A value the host knows.
+    fn get_value(&self, key: String) -> u64;
+    /// Releases slot `n` (fails for 0).
+    fn release_slot(&self, n: u32) -> Result<u32, PluginError>;
+    /// Always panics.
+    fn panicky(&self) -> u32;
+}
+
+/// A plugin that calls back into its host.
+#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+pub trait Deferrable: Send + Sync {
+    /// `host.get_value(key) + 1`.
+    fn run_deferred(&self, key: String) -> Result<u64, PluginError>;
+    /// The same, from a thread the plugin spawns.
+    fn value_from_thread(&self, key: String) -> Result<u64, PluginError>;
+    /// What calling the host's panicking function returns.
+    fn observe_host_panic(&self) -> String;
+    /// Whether the host bound `TestHost` in this library.
+    fn host_bound(&self) -> bool;
+    /// `ok:N` or `err:CODE` from the host's `release_slot`.
+    fn try_release(&self, n: u32) -> String;
+    /// Calls the host, then panics.
+    fn panic_after_callback(&self) -> u32;
+    /// `v + 1` (called re-entrantly from inside a host function).
+    fn add_one(&self, v: u64) -> u64;
+}
+
+fn host_error(e: fidius::HostCallError) -> PluginError {
+    let code = match &e {
+        fidius::HostCallError::NotBound { .. } => "NOT_BOUND",
+        _ => "HOST_CALL",
+    };
+    PluginError::new(code, e.to_string())
+}
+
+/// Implements [`Deferrable`].
+pub struct DeferrableImpl;
+
+#[plugin_impl(Deferrable)]
+impl Deferrable for DeferrableImpl {
+    fn run_deferred(&self, key: String) -> Result<u64, PluginError> {
+        let host = TestHostClient::bound().map_err(host_error)?;
+        Ok(host.get_value(&key).map_err(host_error)? + 1)
+    }
+    fn value_from_thread(&self, key: String) -> Result<u64, PluginError> {
+        std::thread::spawn(move || {
+            let host = TestHostClient::bound().map_err(host_error)?;
+            host.get_value(&key).map_err(host_error)
+        })
+        .join()
+        .map_err(|_| PluginError::new("THREAD", "the plugin thread panicked"))?
+    }
+    fn observe_host_panic(&self) -> String {
+        match TestHostClient::bound().and_then(|h| h.panicky()) {
+            Ok(v) => format!("unexpected {v}"),
+            Err(e) => format!("{e:?}"),
+        }
+    }
+    fn host_bound(&self) -> bool {
+        TestHostClient::is_bound()
+    }
+    fn try_release(&self, n: u32) -> String {
+        match TestHostClient::bound().and_then(|h| h.release_slot(&n)) {
+            Ok(v) => format!("ok:{v}"),
+            Err(fidius::HostCallError::Host(e)) => format!("err:{}", e.code),
+            Err(e) => format!("other:{e}"),
+        }
+    }
+    fn panic_after_callback(&self) -> u32 {
+        let _ = TestHostClient::bound().and_then(|h| h.get_value("x"));
+        panic!("plugin panicked after a host call")
+    }
+    fn add_one(&self, v: u64) -> u64 {
+        v + 1
+    }
+}
+
 fidius::fidius_plugin_registry!();
