@@ -38,6 +38,7 @@ fn discover_lists_every_plugin_in_the_library() {
             "ArenaEchoer",
             "BasicCalculator",
             "ConfiguredGreeter",
+            "DeferrableImpl",
             "FallibleImpl",
             "ReverseBytes",
             "StreamWorksImpl",

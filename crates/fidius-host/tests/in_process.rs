@@ -19,7 +19,7 @@ fn client_in_process_and_hash_check() {
         Err(LoadError::PluginNotFound { .. })
     ));
     let registry = fidius_core::registry::get_registry();
-    assert_eq!(registry.plugin_count, 7);
+    assert_eq!(registry.plugin_count, 8);
 }
 
 #[test]

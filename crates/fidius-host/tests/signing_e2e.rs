@@ -38,7 +38,7 @@ fn signed_with_a_trusted_key_loads() {
         .build()
         .unwrap();
     assert_eq!(call_add(&host).unwrap(), 42);
-    assert_eq!(host.discover().unwrap().len(), 7);
+    assert_eq!(host.discover().unwrap().len(), 8);
 }
 
 #[test]
