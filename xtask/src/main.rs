@@ -97,9 +97,9 @@ fn build_cdylibs(packages: &[&str]) -> Result<Vec<PathBuf>> {
 }
 
 fn demo() -> Result {
-    println!("fidius demo: interface `my-api` (ImageFilter), plugins `my-plugin` (Invert) and `brighten-plugin` (Brighten)");
+    println!("fidius demo: interfaces `my-api` (ImageFilter) and `telemetry-api` (Telemetry); plugins `my-plugin` (Invert), `brighten-plugin` (Brighten), `telemetry-plugin` (CalibratedSensor)");
     let t = Instant::now();
-    let libs = build_cdylibs(&["my-plugin", "brighten-plugin"])?;
+    let libs = build_cdylibs(&["my-plugin", "brighten-plugin", "telemetry-plugin"])?;
     println!(
         "built {} plugin libraries in {:.1?}:",
         libs.len(),
@@ -149,6 +149,19 @@ fn test(args: &[String]) -> Result {
         let mut wasm = cargo();
         wasm.args(["build", "-p", "fidius-core", "--target", "wasm32-wasip2"]);
         run("fidius-core builds for wasm32-wasip2", wasm)?;
+        for example in [
+            "load_and_call",
+            "configured",
+            "server_stream",
+            "client_stream",
+            "bidi_stream",
+            "host_functions",
+            "async_host_stream",
+        ] {
+            let mut run_example = cargo();
+            run_example.args(["run", "--quiet", "-p", "showcase", "--example", example]);
+            run(&format!("example {example}"), run_example)?;
+        }
         let mut doc = cargo();
         doc.args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings");

@@ -311,6 +311,15 @@ mod pumped {
         }
     }
 
+    impl<T: Send + 'static> ItemStream<T> {
+        /// The next item, awaited (for hosts without a `StreamExt`): items are
+        /// pulled on a pump thread, so the async task never blocks.
+        pub async fn next_async(&mut self) -> Option<Result<T, CallError>> {
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx))
+                .await
+        }
+    }
+
     impl<T: Send + 'static> futures_core::Stream for ItemStream<T> {
         type Item = Result<T, CallError>;
 

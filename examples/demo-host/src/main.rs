@@ -10,6 +10,7 @@ use fidius_host::signing;
 use my_api::{ApplyInput, ImageFilterClient};
 use std::path::PathBuf;
 use std::time::Instant;
+use telemetry_api::{Calibration, TelemetryClient};
 
 fn step(n: u32, what: &str) {
     println!("\n[{n}] {what}");
@@ -49,7 +50,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .trusted_keys(&[public])
         .interface_hash(ImageFilterClient::INTERFACE_HASH)
         .build()?;
-    for info in host.discover()? {
+    for info in PluginHost::builder()
+        .search_path(&dir)
+        .require_signature(true)
+        .trusted_keys(&[public])
+        .build()?
+        .discover()?
+    {
         println!(
             "    found {} (interface {} v{}, hash {:#018x}, {})",
             info.name,
@@ -82,7 +89,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    step(5, "tamper with a signed library and try again");
+    step(5, "two configured instances of a streaming plugin");
+    let telemetry = PluginHost::builder()
+        .search_path(&dir)
+        .require_signature(true)
+        .trusted_keys(&[public])
+        .build()?;
+    let a = TelemetryClient::load_configured(
+        &telemetry,
+        "CalibratedSensor",
+        &Calibration {
+            gain: 1,
+            sensor: "raw".into(),
+        },
+    )?;
+    let b = TelemetryClient::load_configured(
+        &telemetry,
+        "CalibratedSensor",
+        &Calibration {
+            gain: 3,
+            sensor: "x3".into(),
+        },
+    )?;
+    for c in [&a, &b] {
+        let sensor = c.sensor()?;
+        let readings: Vec<u32> = c.readings(&6)?.collect::<Result<_, _>>()?;
+        println!("    {sensor:<4} server stream (plugin produces): {readings:?}");
+        println!(
+            "    {sensor:<4} client stream total of 1..=100 (host produces): {}",
+            c.total(1..=100u32)?
+        );
+        let calibrated: Vec<u32> = c.calibrate(0u32..)?.take(5).collect::<Result<_, _>>()?;
+        println!("    {sensor:<4} bidirectional over an endless input, first 5: {calibrated:?}");
+    }
+
+    step(6, "tamper with a signed library and try again");
     let victim = copies
         .iter()
         .find(|p| p.to_string_lossy().contains("my_plugin"))
