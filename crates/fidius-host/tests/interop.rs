@@ -44,9 +44,14 @@ fn our_host_loads_a_fidius_059_plugin() {
             "LegacyArena",
             "LegacyCalculator",
             "LegacyGreeter",
-            "LegacyReverse"
+            "LegacyReverse",
+            "LegacyTicker"
         ]
     );
+    // A fidius 0.5.9 server stream (golden Ticker hash) through our host.
+    let ticker = TickerClient::load(&host, "LegacyTicker").unwrap();
+    let items: Vec<u64> = ticker.tick(&5).unwrap().map(Result::unwrap).collect();
+    assert_eq!(items, [0, 100, 200, 300, 400]);
 
     // Same interface source, same hash: our generated clients accept it.
     let calc = CalculatorClient::load(&host, "LegacyCalculator").unwrap();

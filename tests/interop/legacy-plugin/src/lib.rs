@@ -123,4 +123,18 @@ impl Greeter for LegacyGreeter {
     }
 }
 
+#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+pub trait Ticker: Send + Sync {
+    fn tick(&self, n: u32) -> fidius::Stream<u64>;
+}
+
+pub struct LegacyTicker;
+
+#[plugin_impl(Ticker)]
+impl Ticker for LegacyTicker {
+    fn tick(&self, n: u32) -> fidius::Stream<u64> {
+        fidius::Stream::from_iter((0..n as u64).map(|i| i * 100))
+    }
+}
+
 fidius::fidius_plugin_registry!();
