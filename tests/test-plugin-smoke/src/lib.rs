@@ -208,12 +208,24 @@ pub struct ConfiguredGreeter {
     greeting: String,
 }
 
+/// `ConfiguredGreeter::configure` calls in this copy of the library.
+pub static GREETERS_CONFIGURED: AtomicU64 = AtomicU64::new(0);
+/// `ConfiguredGreeter` instances dropped in this copy of the library.
+pub static GREETERS_DROPPED: AtomicU64 = AtomicU64::new(0);
+
 impl ConfiguredGreeter {
     /// Builds from config (runs once per instance).
     pub fn configure(cfg: GreetConfig) -> Self {
+        GREETERS_CONFIGURED.fetch_add(1, Ordering::SeqCst);
         Self {
             greeting: cfg.greeting,
         }
+    }
+}
+
+impl Drop for ConfiguredGreeter {
+    fn drop(&mut self) {
+        GREETERS_DROPPED.fetch_add(1, Ordering::SeqCst);
     }
 }
 
