@@ -34,7 +34,7 @@
 
 pub use fidius_core::{
     descriptor, error, fidius_plugin_registry, from_value, hash, host_ffi, inventory, kind,
-    registry, status, stream_marker, to_value, wire, BufferStrategyKind, MethodKind,
+    registry, status, stream_ffi, stream_marker, to_value, wire, BufferStrategyKind, MethodKind,
     PluginDescriptor, PluginError, PluginRegistry, Stream, Value, ValueError, ABI_VERSION,
     FIDIUS_MAGIC, REGISTRY_VERSION,
 };
@@ -45,6 +45,9 @@ pub use fidius_macro::{
 
 #[doc(hidden)]
 pub use fidius_core::__private;
+
+/// The host-import registry types (fidius 0.5 name for [`host_ffi`]).
+pub use fidius_core::host_ffi as host_registry;
 
 #[cfg(feature = "async")]
 pub use fidius_core::async_runtime;
