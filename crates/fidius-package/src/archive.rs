@@ -1,0 +1,249 @@
+//! `.fid` archives: tar + bzip2 with one top-level `{name}-{version}/`
+//! directory (fidius 0.5 compatible), packed reproducibly and unpacked
+//! safely: no links, no escaping paths, bounded size, ratio and entry
+//! count, and an existing destination is never half-overwritten.
+
+use crate::digest::{package_files, PACKAGE_SIG_FILE};
+use crate::manifest::{load_manifest_untyped, MANIFEST_FILE};
+use crate::PackageError;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read};
+use std::path::{Component, Path, PathBuf};
+
+/// What [`pack_package`] produced.
+#[derive(Debug, Clone)]
+pub struct PackResult {
+    /// The archive.
+    pub path: PathBuf,
+    /// Whether the package had no `package.sig`.
+    pub unsigned: bool,
+}
+
+/// Packs the package in `dir` into `output` (default
+/// `./{name}-{version}.{extension}`). Entries are sorted with zeroed
+/// timestamps and owners, so the same package packs to the same bytes.
+pub fn pack_package(dir: &Path, output: Option<&Path>) -> Result<PackResult, PackageError> {
+    let manifest = load_manifest_untyped(dir)?;
+    let h = &manifest.package;
+    let top = format!("{}-{}", h.name, h.version);
+    let path = match output {
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from(format!("{top}.{}", h.extension())),
+    };
+    let unsigned = !dir.join(PACKAGE_SIG_FILE).is_file();
+    let files = package_files(dir, true)?;
+    let out = BufWriter::new(File::create(&path)?);
+    let enc = bzip2::write::BzEncoder::new(out, bzip2::Compression::best());
+    let mut tar = tar::Builder::new(enc);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let arch_err = |e: io::Error| PackageError::ArchiveError(e.to_string());
+    for (rel, abs) in files {
+        let mut f = File::open(&abs)?;
+        let len = f.metadata()?.len();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(len);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, format!("{top}/{rel}"), &mut f)
+            .map_err(arch_err)?;
+    }
+    let enc = tar.into_inner().map_err(arch_err)?;
+    let mut out = enc.finish().map_err(arch_err)?;
+    io::Write::flush(&mut out).map_err(arch_err)?;
+    Ok(PackResult { path, unsigned })
+}
+
+/// Limits applied while unpacking.
+#[derive(Debug, Clone)]
+pub struct UnpackOptions {
+    /// Most decompressed bytes (default 500 MiB).
+    pub max_decompressed: u64,
+    /// Most decompressed bytes per compressed byte (default 10; 0 disables).
+    pub max_ratio: u64,
+    /// Most entries (default 10 000).
+    pub max_entries: u32,
+    /// Replace an existing package directory (atomically) instead of refusing.
+    pub overwrite: bool,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        Self {
+            max_decompressed: 500 << 20,
+            max_ratio: 10,
+            max_entries: 10_000,
+            overwrite: false,
+        }
+    }
+}
+
+/// Counts decompressed bytes and fails past a limit (declared sizes can lie).
+struct Limited<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(io::Error::other(LimitHit(self.read)));
+        }
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+struct LimitHit(u64);
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "decompressed size limit reached at {} bytes", self.0)
+    }
+}
+impl std::error::Error for LimitHit {}
+
+/// Unpacks `archive` into `dest` with the default limits; returns the package directory.
+pub fn unpack_package(archive: &Path, dest: &Path) -> Result<PathBuf, PackageError> {
+    unpack_package_with_options(archive, dest, &UnpackOptions::default())
+}
+
+/// A safe relative path for an entry, or the reason it is refused.
+fn checked_path(raw: &Path) -> Result<PathBuf, PackageError> {
+    let shown = raw.display().to_string();
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(PackageError::PathTraversal { entry: shown }),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(PackageError::AbsolutePath { entry: shown })
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(PackageError::InvalidArchive(format!(
+            "empty entry path '{shown}'"
+        )));
+    }
+    Ok(out)
+}
+
+/// Unpacks `archive` into `dest`: extraction is staged in a temporary
+/// directory inside `dest`, checked, then renamed into place in one step.
+pub fn unpack_package_with_options(
+    archive: &Path,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<PathBuf, PackageError> {
+    let compressed = std::fs::metadata(archive)?.len();
+    let limit = if opts.max_ratio == 0 {
+        opts.max_decompressed
+    } else {
+        opts.max_decompressed
+            .min(compressed.saturating_mul(opts.max_ratio).max(64 * 1024))
+    };
+    std::fs::create_dir_all(dest)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".fidius-unpack-")
+        .tempdir_in(dest)?;
+    let reader = Limited {
+        inner: bzip2::read::BzDecoder::new(BufReader::new(File::open(archive)?)),
+        read: 0,
+        limit,
+    };
+    let mut tar = tar::Archive::new(reader);
+    let map_io = |e: io::Error| -> PackageError {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<LimitHit>())
+        {
+            Some(LimitHit(n)) => PackageError::SizeLimitExceeded { limit, actual: *n },
+            None => PackageError::InvalidArchive(e.to_string()),
+        }
+    };
+    let mut count: u32 = 0;
+    let mut declared: u64 = 0;
+    for entry in tar.entries().map_err(map_io)? {
+        let mut entry = entry.map_err(map_io)?;
+        count += 1;
+        if count > opts.max_entries {
+            return Err(PackageError::TooManyEntries {
+                limit: opts.max_entries,
+            });
+        }
+        let raw = entry.path().map_err(map_io)?.into_owned();
+        let shown = raw.display().to_string();
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() {
+            return Err(PackageError::SymlinkRejected { entry: shown });
+        }
+        if kind.is_hard_link() {
+            return Err(PackageError::HardlinkRejected { entry: shown });
+        }
+        let rel = checked_path(&raw)?;
+        declared = declared.saturating_add(entry.header().size().map_err(map_io)?);
+        if declared > limit {
+            return Err(PackageError::SizeLimitExceeded {
+                limit,
+                actual: declared,
+            });
+        }
+        let target = staging.path().join(&rel);
+        match kind {
+            tar::EntryType::Directory => std::fs::create_dir_all(&target)?,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut out = File::create(&target)?;
+                io::copy(&mut entry, &mut out).map_err(map_io)?;
+            }
+            tar::EntryType::XGlobalHeader
+            | tar::EntryType::XHeader
+            | tar::EntryType::GNULongName => {}
+            other => {
+                return Err(PackageError::InvalidArchive(format!(
+                    "entry '{shown}' has unsupported type {other:?} (packages hold plain files)"
+                )))
+            }
+        }
+    }
+    // The package is the top-level directory holding package.toml.
+    let mut tops: Vec<PathBuf> = std::fs::read_dir(staging.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p.join(MANIFEST_FILE).is_file())
+        .collect();
+    tops.sort();
+    let Some(top) = tops.into_iter().next() else {
+        return Err(PackageError::InvalidArchive(
+            "no top-level directory with a package.toml".into(),
+        ));
+    };
+    load_manifest_untyped(&top)?;
+    let name = top.file_name().expect("a directory name").to_owned();
+    let final_dir = dest.join(&name);
+    if final_dir.exists() {
+        if !opts.overwrite {
+            return Err(PackageError::DestinationExists { path: final_dir });
+        }
+        // Swap in one rename each way; the old copy goes only after the new one is in place.
+        let old = tempfile::Builder::new()
+            .prefix(".fidius-old-")
+            .tempdir_in(dest)?;
+        let parked = old.path().join("package");
+        std::fs::rename(&final_dir, &parked)?;
+        if let Err(e) = std::fs::rename(&top, &final_dir) {
+            let _ = std::fs::rename(&parked, &final_dir);
+            return Err(e.into());
+        }
+    } else {
+        std::fs::rename(&top, &final_dir)?;
+    }
+    Ok(final_dir)
+}

@@ -1,0 +1,157 @@
+//! The package digest (SHA-256 over every file's relative path and content,
+//! fidius 0.5 compatible) and `package.sig`, an Ed25519 signature of it.
+//!
+//! The digest covers `package.toml`, so a signature also covers the
+//! manifest. `target/` and `.git/` directories and `*.sig` files are skipped.
+
+use crate::PackageError;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The signature file in a package root.
+pub const PACKAGE_SIG_FILE: &str = "package.sig";
+
+/// Directories never part of a package.
+pub(crate) fn skipped_dir(name: &str) -> bool {
+    name == "target" || name == ".git"
+}
+
+/// Every file of a package: (relative path with `/` separators, absolute path), sorted.
+/// Symbolic links are refused: a package is plain files.
+pub(crate) fn package_files(
+    dir: &Path,
+    include_sigs: bool,
+) -> Result<Vec<(String, PathBuf)>, PackageError> {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        include_sigs: bool,
+        out: &mut Vec<(String, PathBuf)>,
+    ) -> Result<(), PackageError> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ft = entry.file_type()?;
+            if ft.is_symlink() {
+                return Err(PackageError::InvalidManifest(format!(
+                    "symbolic links are not allowed in packages: {}",
+                    path.display()
+                )));
+            }
+            if ft.is_dir() {
+                if !skipped_dir(&name) {
+                    walk(root, &path, include_sigs, out)?;
+                }
+            } else if ft.is_file() && (include_sigs || !name.ends_with(".sig")) {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("walked below the root")
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push((rel, path));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, include_sigs, &mut out)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// SHA-256 over, per file in path order: `u64 LE` path length, path bytes,
+/// `u64 LE` content length, content.
+pub fn package_digest(dir: &Path) -> Result<[u8; 32], PackageError> {
+    let mut h = Sha256::new();
+    for (rel, path) in package_files(dir, false)? {
+        let content = std::fs::read(&path)?;
+        h.update((rel.len() as u64).to_le_bytes());
+        h.update(rel.as_bytes());
+        h.update((content.len() as u64).to_le_bytes());
+        h.update(&content);
+    }
+    Ok(h.finalize().into())
+}
+
+/// Signs the package, writing `package.sig`; returns its path.
+pub fn sign_package(dir: &Path, key: &SigningKey) -> Result<PathBuf, PackageError> {
+    if !dir.join(crate::MANIFEST_FILE).is_file() {
+        return Err(PackageError::ManifestNotFound {
+            path: dir.join(crate::MANIFEST_FILE),
+        });
+    }
+    let digest = package_digest(dir)?;
+    let path = dir.join(PACKAGE_SIG_FILE);
+    std::fs::write(&path, key.sign(&digest).to_bytes())?;
+    Ok(path)
+}
+
+/// Verifies `package.sig` against any of `keys`.
+pub fn verify_package(dir: &Path, keys: &[VerifyingKey]) -> Result<(), PackageError> {
+    let sig_path = dir.join(PACKAGE_SIG_FILE);
+    let bytes = match std::fs::read(&sig_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PackageError::SignatureNotFound { path: sig_path })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let invalid = || PackageError::SignatureInvalid {
+        path: dir.to_path_buf(),
+    };
+    let sig: [u8; 64] = bytes.as_slice().try_into().map_err(|_| invalid())?;
+    let sig = Signature::from_bytes(&sig);
+    let digest = package_digest(dir)?;
+    if keys.iter().any(|k| k.verify_strict(&digest, &sig).is_ok()) {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_covers_manifest_and_skips_build_output() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("package.toml"), "x").unwrap();
+        std::fs::create_dir_all(d.path().join("src")).unwrap();
+        std::fs::write(d.path().join("src/lib.rs"), "fn a() {}").unwrap();
+        let a = package_digest(d.path()).unwrap();
+        std::fs::create_dir_all(d.path().join("target/debug")).unwrap();
+        std::fs::write(d.path().join("target/debug/junk"), "junk").unwrap();
+        std::fs::write(d.path().join("other.sig"), "sig").unwrap();
+        assert_eq!(package_digest(d.path()).unwrap(), a);
+        std::fs::write(d.path().join("package.toml"), "y").unwrap();
+        assert_ne!(package_digest(d.path()).unwrap(), a);
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("package.toml"), "[package]").unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let other = SigningKey::from_bytes(&[4; 32]);
+        assert!(matches!(
+            verify_package(d.path(), &[key.verifying_key()]),
+            Err(PackageError::SignatureNotFound { .. })
+        ));
+        sign_package(d.path(), &key).unwrap();
+        verify_package(d.path(), &[other.verifying_key(), key.verifying_key()]).unwrap();
+        assert!(matches!(
+            verify_package(d.path(), &[other.verifying_key()]),
+            Err(PackageError::SignatureInvalid { .. })
+        ));
+        std::fs::write(d.path().join("package.toml"), "[package] # changed").unwrap();
+        assert!(matches!(
+            verify_package(d.path(), &[key.verifying_key()]),
+            Err(PackageError::SignatureInvalid { .. })
+        ));
+    }
+}
