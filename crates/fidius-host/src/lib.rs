@@ -17,6 +17,7 @@ pub mod host;
 pub mod host_import;
 pub mod info;
 pub mod loader;
+mod meta;
 pub mod signing;
 pub mod stream;
 

@@ -67,6 +67,42 @@ unsafe impl Send for LoadedPlugin {}
 // SAFETY: as above; nothing here is mutated after loading.
 unsafe impl Sync for LoadedPlugin {}
 
+impl LoadedPlugin {
+    fn desc(&self) -> &PluginDescriptor {
+        // SAFETY: validated at load; the library is kept mapped by `self.library`.
+        unsafe { &*self.descriptor }
+    }
+
+    /// The call kind each method records (`None` for plugins built by fidius 0.5).
+    pub fn method_kinds(&self) -> Vec<Option<fidius_core::MethodKind>> {
+        let d = self.desc();
+        // SAFETY: indices below `method_count` of a valid descriptor.
+        (0..d.method_count)
+            .map(|i| unsafe { crate::meta::method_kind(d, i) })
+            .collect()
+    }
+
+    /// User metadata of method `i` (reserved `fidius.*` keys excluded).
+    pub fn method_metadata(&self, i: u32) -> Vec<(&str, &str)> {
+        let d = self.desc();
+        if i >= d.method_count {
+            return Vec::new();
+        }
+        // SAFETY: `i < method_count` of a valid descriptor.
+        unsafe { crate::meta::method_pairs(d, i) }
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(fidius_core::kind::RESERVED_META_PREFIX))
+            .collect()
+    }
+
+    /// Trait-level metadata.
+    pub fn trait_metadata(&self) -> Vec<(&str, &str)> {
+        let d = self.desc();
+        // SAFETY: validated: non-null when the count is non-zero; static strings.
+        unsafe { crate::meta::read_pairs(d.trait_metadata, d.trait_metadata_count) }
+    }
+}
+
 impl fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoadedPlugin")

@@ -8,11 +8,12 @@ use crate::arena;
 use crate::error::{CallError, LoadError};
 use crate::info::PluginInfo;
 use crate::loader::{self, LoadedPlugin};
+use crate::meta::{method_pairs, read_pairs};
 use crate::stream::{OwnedStreamHandle, RawStream};
 use fidius_core::descriptor::{
-    cstr_or_empty, ArenaFn, DestroyFn, FreeBufferFn, MetaKv, PluginAllocatedFn, PluginDescriptor,
+    ArenaFn, DestroyFn, FreeBufferFn, PluginAllocatedFn, PluginDescriptor,
 };
-use fidius_core::kind::{KIND_META_KEY, RESERVED_META_PREFIX};
+use fidius_core::kind::RESERVED_META_PREFIX;
 use fidius_core::rt::{SCRATCH_OFFER_MASK, SCRATCH_OFFER_TAG};
 use fidius_core::status::*;
 use fidius_core::stream_ffi::{ClientStreamFn, FidiusStreamHandle, StreamPuller};
@@ -118,24 +119,6 @@ impl Drop for CdylibExecutor {
     }
 }
 
-/// Reads `count` metadata pairs.
-///
-/// # Safety
-/// `kvs` must be null or point at `count` pairs of valid C strings living for `'a`.
-unsafe fn read_pairs<'a>(kvs: *const MetaKv, count: u32) -> Vec<(&'a str, &'a str)> {
-    if kvs.is_null() {
-        return Vec::new();
-    }
-    (0..count as usize)
-        .map(|i| {
-            // SAFETY: in bounds per the caller's contract.
-            let kv = unsafe { &*kvs.add(i) };
-            // SAFETY: static C strings per the caller's contract.
-            unsafe { (cstr_or_empty(kv.key), cstr_or_empty(kv.value)) }
-        })
-        .collect()
-}
-
 impl CdylibExecutor {
     /// Instantiates a loaded plugin with zero-config (empty config bytes).
     pub fn from_loaded(plugin: LoadedPlugin) -> Result<Self, LoadError> {
@@ -189,13 +172,8 @@ impl CdylibExecutor {
         // SAFETY: caller contract.
         let d = unsafe { &*desc };
         let kinds: Vec<Option<MethodKind>> = (0..d.method_count)
-            .map(|i| {
-                // SAFETY: descriptor is valid per the caller's contract.
-                unsafe { method_pairs(d, i) }
-                    .into_iter()
-                    .find(|(k, _)| *k == KIND_META_KEY)
-                    .and_then(|(_, v)| MethodKind::parse(v))
-            })
+            // SAFETY: descriptor is valid per the caller's contract; `i < method_count`.
+            .map(|i| unsafe { crate::meta::method_kind(d, i) })
             .collect();
         let construct = d.construct.ok_or_else(|| LoadError::ConstructFailed {
             plugin: info.name.clone(),
@@ -563,20 +541,6 @@ fn construct_failure(library: Option<&Library>) -> Option<String> {
             .to_string_lossy()
             .into_owned(),
     )
-}
-
-/// All metadata pairs of method `i` (including reserved keys).
-///
-/// # Safety
-/// `d` must be a valid descriptor and `i < d.method_count`.
-unsafe fn method_pairs(d: &PluginDescriptor, i: u32) -> Vec<(&str, &str)> {
-    if d.method_metadata.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: `method_metadata` has `method_count` entries.
-    let entry = unsafe { &*d.method_metadata.add(i as usize) };
-    // SAFETY: entries point at static pairs.
-    unsafe { read_pairs(entry.kvs, entry.kv_count) }
 }
 
 pub(crate) fn status_error(status: i32) -> CallError {

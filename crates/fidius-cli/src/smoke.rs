@@ -1,0 +1,203 @@
+//! `test`: builds a plugin crate and calls every method in the way its
+//! recorded kind requires — never a slot with the wrong signature — and
+//! says which methods it could not exercise and why.
+
+use crate::CmdResult;
+use fidius_core::MethodKind;
+use fidius_host::{CallError, LoadError, PluginHandle};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Builds the crate in `dir` and returns its cdylib.
+pub fn build_cdylib(dir: &Path, release: bool) -> Result<PathBuf, String> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(format!("no Cargo.toml in {}", dir.display()));
+    }
+    eprintln!(
+        "Building {} ({}) ...",
+        dir.display(),
+        if release { "release" } else { "debug" }
+    );
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args([
+        "build",
+        "--lib",
+        "--message-format=json-render-diagnostics",
+        "--manifest-path",
+    ])
+    .arg(&manifest)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    if release {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "build failed for {} (see cargo's messages above)",
+            dir.display()
+        ));
+    }
+    let ext = std::env::consts::DLL_EXTENSION;
+    let mut found = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let cdylib = msg["target"]["crate_types"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|k| k == "cdylib"));
+        if msg["reason"] == "compiler-artifact" && cdylib {
+            found = msg["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(&format!(".{ext}")))
+                .map(PathBuf::from)
+                .or(found);
+        }
+    }
+    found.ok_or_else(|| {
+        format!(
+            "{} built no cdylib: add `crate-type = [\"cdylib\"]` under [lib]",
+            dir.display()
+        )
+    })
+}
+
+pub fn test(dir: &Path, release: bool) -> CmdResult {
+    let lib_path = build_cdylib(dir, release)?;
+    println!("Built: {}", lib_path.display());
+    let lib = fidius_host::load_library(&lib_path)
+        .map_err(|e| format!("failed to load {}: {e}", lib_path.display()))?;
+    let mut failures = 0usize;
+    let mut skipped = 0usize;
+    for plugin in &lib.plugins {
+        let info = &plugin.info;
+        println!(
+            "Plugin: {} (interface {} v{}, {} methods)",
+            info.name, info.interface_name, info.interface_version, plugin.method_count
+        );
+        let kinds = plugin.method_kinds();
+        let handle = match PluginHandle::try_from_loaded(plugin.clone()) {
+            Ok(h) => h,
+            Err(LoadError::ConstructFailed { reason, .. }) => {
+                println!("  — not exercised: it needs a config to be instantiated ({reason})");
+                skipped += plugin.method_count as usize;
+                continue;
+            }
+            Err(e) => {
+                println!("  ✗ could not instantiate: {e}");
+                failures += 1;
+                continue;
+            }
+        };
+        for (i, kind) in kinds.iter().enumerate() {
+            let outcome = exercise(&handle, i, *kind);
+            match &outcome {
+                Outcome::Ok(msg) => println!("  [{i}] ✓ {msg}"),
+                Outcome::Skipped(msg) => {
+                    skipped += 1;
+                    println!("  [{i}] — {msg}")
+                }
+                Outcome::Failed(msg) => {
+                    failures += 1;
+                    println!("  [{i}] ✗ {msg}")
+                }
+            }
+        }
+        println!("  Capabilities: {:#018x}", info.capabilities);
+    }
+    println!();
+    if failures > 0 {
+        return Err(format!(
+            "{failures} method(s) failed the smoke test ({skipped} not exercised)"
+        ));
+    }
+    println!(
+        "Smoke passed: {} plugin(s); {skipped} method(s) not exercised (reasons above)",
+        lib.plugins.len()
+    );
+    Ok(())
+}
+
+enum Outcome {
+    Ok(String),
+    Skipped(String),
+    Failed(String),
+}
+
+/// Calls method `i` with no arguments, the way its kind requires.
+fn exercise(handle: &PluginHandle, i: usize, kind: Option<MethodKind>) -> Outcome {
+    let classify = |r: Result<String, CallError>| match r {
+        Ok(msg) => Outcome::Ok(msg),
+        Err(CallError::Serialization(_)) => {
+            Outcome::Skipped("needs input: it takes arguments the smoke test cannot invent".into())
+        }
+        Err(CallError::NotImplemented { .. }) => {
+            Outcome::Skipped("optional, not implemented by this plugin".into())
+        }
+        Err(CallError::Plugin(e)) => Outcome::Ok(format!("invoked; returned a plugin error: {e}")),
+        Err(e) => Outcome::Failed(e.to_string()),
+    };
+    match kind {
+        None => Outcome::Skipped(
+            "not exercised: the plugin records no call kinds (built by fidius 0.5), so calling it could use the wrong signature".into(),
+        ),
+        Some(MethodKind::Unary) => {
+            let mut n = 0usize;
+            classify(
+                handle
+                    .executor()
+                    .call_wire(i, &[], &mut |b| {
+                        n = b.len();
+                        Ok(())
+                    })
+                    .map(|()| format!("invoked with no arguments ({n} bytes returned)")),
+            )
+        }
+        Some(MethodKind::Raw) => classify(
+            handle.call_method_raw(i, &[]).map(|out| format!("invoked (raw) with empty input ({} bytes returned)", out.len())),
+        ),
+        Some(MethodKind::ServerStream) => classify(handle.executor().call_server_stream(i, &[]).map(|mut src| {
+            let mut items = 0;
+            while items < 3 {
+                match src.pull() {
+                    fidius_host::RawItem::Item(_) => items += 1,
+                    _ => break,
+                }
+            }
+            format!("stream opened; pulled {items} item(s), then cancelled")
+        })),
+        Some(MethodKind::ClientStream) => {
+            let empty = fidius_host::OwnedStreamHandle::from_items(std::iter::empty::<u8>());
+            let mut n = 0usize;
+            classify(
+                handle
+                    .executor()
+                    .call_client_stream(i, empty, &[], &mut |b| {
+                        n = b.len();
+                        Ok(())
+                    })
+                    .map(|()| format!("invoked with an empty input stream ({n} bytes returned)")),
+            )
+        }
+        Some(MethodKind::BidiStream) => {
+            let empty = fidius_host::OwnedStreamHandle::from_items(std::iter::empty::<u8>());
+            classify(handle.executor().call_bidi_stream(i, empty, &[]).map(|mut src| {
+                let mut items = 0;
+                while let fidius_host::RawItem::Item(_) = src.pull() {
+                    items += 1;
+                    if items == 3 {
+                        break;
+                    }
+                }
+                format!("invoked with an empty input stream; {items} output item(s)")
+            }))
+        }
+    }
+}
