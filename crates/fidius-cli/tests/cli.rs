@@ -226,6 +226,15 @@ fn seed_readme_workflow_end_to_end() {
     ));
 
     // Packages: validate, sign, verify, pack, unpack; refusals.
+    let inspect_pkg = stdout_of(&mut run(&["package", "inspect", "my-plugin"]));
+    assert!(
+        inspect_pkg.contains("  Name: my-plugin\n  Version: 0.1.0\n  Interface: my-api\n"),
+        "{inspect_pkg}"
+    );
+    assert!(
+        stdout_of(&mut run(&["package", "build", "my-plugin", "--debug"]))
+            .contains("Build successful")
+    );
     let validate = stdout_of(&mut run(&["package", "validate", "my-plugin"]));
     assert_eq!(
         validate,
