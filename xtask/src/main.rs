@@ -96,7 +96,171 @@ fn build_cdylibs(packages: &[&str]) -> Result<Vec<PathBuf>> {
     Ok(libs)
 }
 
+const SEED_INTERFACE: &str = r#"pub use fidius::{plugin_impl, PluginError};
+use serde::{Deserialize, Serialize};
+
+#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+pub trait ImageFilter: Send + Sync {
+    fn apply(&self, input: ApplyInput) -> ApplyOutput;
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct ApplyInput { pub pixels: Vec<u8> }
+
+#[derive(Serialize, Deserialize)]
+pub struct ApplyOutput { pub pixels: Vec<u8> }
+"#;
+
+const SEED_PLUGIN: &str = r#"use my_api::{plugin_impl, ImageFilter, ApplyInput, ApplyOutput};
+
+pub struct Invert;
+
+#[plugin_impl(ImageFilter)]
+impl ImageFilter for Invert {
+    fn apply(&self, input: ApplyInput) -> ApplyOutput {
+        ApplyOutput { pixels: input.pixels.into_iter().map(|p| 255 - p).collect() }
+    }
+}
+
+fidius::fidius_plugin_registry!();
+"#;
+
+/// The README workflow with the real `fidius` binary, in a temporary directory.
+fn newcomer_path(workspace_target: &Path) -> Result {
+    println!("\n=== Part 1: the README workflow with the `fidius` CLI ===");
+    let mut build = cargo();
+    build.args(["build", "--quiet", "-p", "fidius-cli", "-p", "demo-host"]);
+    run("build the fidius CLI", build)?;
+    let bin = |name: &str| {
+        workspace_target
+            .join("debug")
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    };
+    // The scaffolded crates build in their own target dir (their library
+    // names match the workspace examples').
+    let target_dir = &workspace_target.join("newcomer");
+    let work = std::env::temp_dir().join(format!("fidius-newcomer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let root = root();
+    let step = |label: &str, args: &[&str]| -> Result {
+        let mut c = Command::new(bin("fidius"));
+        c.args(args)
+            .current_dir(&work)
+            .env("CARGO_TARGET_DIR", target_dir);
+        run(&format!("{label}: fidius {}", args.join(" ")), c)
+    };
+    let ck = root.to_string_lossy().into_owned();
+    step(
+        "scaffold the interface",
+        &[
+            "init-interface",
+            "my-api",
+            "--trait",
+            "ImageFilter",
+            "--fidius-path",
+            &ck,
+        ],
+    )?;
+    step(
+        "scaffold the plugin",
+        &[
+            "init-plugin",
+            "my-plugin",
+            "--interface",
+            "my-api",
+            "--trait",
+            "ImageFilter",
+            "--fidius-path",
+            &ck,
+        ],
+    )?;
+    println!("==> fill in the two pieces of code from the README");
+    std::fs::write(work.join("my-api/src/lib.rs"), SEED_INTERFACE).map_err(|e| e.to_string())?;
+    std::fs::write(work.join("my-plugin/src/lib.rs"), SEED_PLUGIN).map_err(|e| e.to_string())?;
+    let mut b = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    b.args(["build", "--quiet"])
+        .current_dir(work.join("my-plugin"))
+        .env("CARGO_TARGET_DIR", target_dir);
+    run("cd my-plugin && cargo build", b)?;
+    let lib = target_dir
+        .join("debug")
+        .join(format!("libmy_plugin.{}", std::env::consts::DLL_EXTENSION));
+    let plugins = work.join("plugins");
+    std::fs::create_dir_all(&plugins).map_err(|e| e.to_string())?;
+    let dest = plugins.join(lib.file_name().expect("file name"));
+    std::fs::copy(&lib, &dest).map_err(|e| e.to_string())?;
+    let dest_s = dest.to_string_lossy().into_owned();
+    step("generate a key", &["keygen", "--out", "mykey"])?;
+    step(
+        "sign the library",
+        &["sign", "--key", "mykey.secret", &dest_s],
+    )?;
+    step("inspect it", &["inspect", &dest_s])?;
+    step(
+        "sign the package",
+        &["package", "sign", "--key", "mykey.secret", "my-plugin"],
+    )?;
+    step(
+        "pack it",
+        &["package", "pack", "my-plugin", "--output", "my-plugin.fid"],
+    )?;
+    step(
+        "unpack it safely",
+        &["package", "unpack", "my-plugin.fid", "--dest", "unpacked"],
+    )?;
+    step(
+        "verify the unpacked package",
+        &[
+            "package",
+            "verify",
+            "--key",
+            "mykey.public",
+            "unpacked/my-plugin-0.1.0",
+        ],
+    )?;
+    let mut host = Command::new(bin("demo-host"));
+    host.arg("call-signed")
+        .arg(&plugins)
+        .arg(work.join("mykey.public"));
+    run("load from a host with signatures required, and call", host)?;
+    println!("==> tamper with the signed library (flip its last byte)");
+    let mut bytes = std::fs::read(&dest).map_err(|e| e.to_string())?;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&dest, bytes).map_err(|e| e.to_string())?;
+    let mut v = Command::new(bin("fidius"));
+    v.args(["verify", "--key", "mykey.public", &dest_s])
+        .current_dir(&work);
+    let status = v.status().map_err(|e| e.to_string())?;
+    if status.success() {
+        return Err("the CLI accepted a tampered library".into());
+    }
+    println!(
+        "    fidius verify refused it (exit {})",
+        status.code().unwrap_or(-1)
+    );
+    let mut h = Command::new(bin("demo-host"));
+    h.arg("call-signed")
+        .arg(&plugins)
+        .arg(work.join("mykey.public"));
+    if h.status().map_err(|e| e.to_string())?.success() {
+        return Err("the host loaded a tampered library".into());
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 fn demo() -> Result {
+    let t0 = Instant::now();
+    newcomer_path(&target_dir())?;
+    println!("\n=== Part 2: several plugins, streams and configured instances ===");
     println!("fidius demo: interfaces `my-api` (ImageFilter) and `telemetry-api` (Telemetry); plugins `my-plugin` (Invert), `brighten-plugin` (Brighten), `telemetry-plugin` (CalibratedSensor)");
     let t = Instant::now();
     let libs = build_cdylibs(&["my-plugin", "brighten-plugin", "telemetry-plugin"])?;
@@ -115,6 +279,7 @@ fn demo() -> Result {
         .args(&libs);
     let result = run("demo host", cmd);
     let _ = std::fs::remove_dir_all(&dir);
+    println!("\ndemo finished in {:.1?}", t0.elapsed());
     result
 }
 

@@ -16,7 +16,41 @@ fn step(n: u32, what: &str) {
     println!("\n[{n}] {what}");
 }
 
+/// `demo-host call-signed <plugin-dir> <public-key-file>`: load `Invert`
+/// with signatures required (trusting only that key) and call it.
+fn call_signed(dir: &str, key_file: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let bytes: [u8; 32] = std::fs::read(key_file)?.as_slice().try_into()?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)?;
+    let host = PluginHost::builder()
+        .search_path(dir)
+        .require_signature(true)
+        .trusted_keys(&[key])
+        .build()?;
+    match ImageFilterClient::load(&host, "Invert") {
+        Ok(client) => {
+            let out = client.apply(&ApplyInput {
+                pixels: vec![0, 10, 128, 200, 255],
+            })?;
+            println!("    host (signatures required) called Invert.apply([0, 10, 128, 200, 255]) -> {:?}", out.pixels);
+            Ok(())
+        }
+        Err(e) => {
+            println!("    host refused the plugin: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("call-signed") {
+        return call_signed(
+            all.get(1)
+                .ok_or("usage: demo-host call-signed <dir> <public-key>")?,
+            all.get(2)
+                .ok_or("usage: demo-host call-signed <dir> <public-key>")?,
+        );
+    }
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()
