@@ -70,34 +70,9 @@ fn every_command_has_help_with_an_example() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-const SEED_INTERFACE: &str = r#"pub use fidius::{plugin_impl, PluginError};
-use serde::{Deserialize, Serialize};
-
-#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
-pub trait ImageFilter: Send + Sync {
-    fn apply(&self, input: ApplyInput) -> ApplyOutput;
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct ApplyInput { pub pixels: Vec<u8> }
-
-#[derive(Serialize, Deserialize)]
-pub struct ApplyOutput { pub pixels: Vec<u8> }
-"#;
-
-const SEED_PLUGIN: &str = r#"use my_api::{plugin_impl, ImageFilter, ApplyInput, ApplyOutput};
-
-pub struct Invert;
-
-#[plugin_impl(ImageFilter)]
-impl ImageFilter for Invert {
-    fn apply(&self, input: ApplyInput) -> ApplyOutput {
-        ApplyOutput { pixels: input.pixels.into_iter().map(|p| 255 - p).collect() }
-    }
-}
-
-fidius::fidius_plugin_registry!();
-"#;
+/// The README's two pieces of code, as the example crates hold them.
+const SEED_INTERFACE: &str = include_str!("../../../examples/my-api/src/lib.rs");
+const SEED_PLUGIN: &str = include_str!("../../../examples/my-plugin/src/lib.rs");
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Pixels {

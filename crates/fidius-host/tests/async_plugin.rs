@@ -3,7 +3,6 @@
 //! a host tokio runtime.
 
 use async_api::AsyncProcessorClient;
-use fidius_host::PluginHost;
 use std::path::Path;
 
 fn client() -> (tempfile::TempDir, AsyncProcessorClient) {
@@ -11,12 +10,7 @@ fn client() -> (tempfile::TempDir, AsyncProcessorClient) {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/async-plugin"),
     )
     .build();
-    let dir = tempfile::tempdir().unwrap();
-    fidius_test::copy_into(&lib, dir.path());
-    let host = PluginHost::builder()
-        .search_path(dir.path())
-        .build()
-        .unwrap();
+    let (dir, host) = fidius_test::temp_host(&[&lib]);
     let c = AsyncProcessorClient::load(&host, "MyProcessor").unwrap();
     (dir, c)
 }

@@ -1,7 +1,7 @@
 //! Memory stays flat for unbounded streams in every direction (its own test
 //! binary, so no other test's allocations show up in the process's RSS).
 
-use fidius_host::{PluginHandle, PluginHost};
+use fidius_host::PluginHandle;
 use std::future::poll_fn;
 use std::path::Path;
 use std::pin::Pin;
@@ -27,12 +27,7 @@ fn unbounded_streams_use_bounded_memory() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
     .build();
-    let dir = tempfile::tempdir().unwrap();
-    fidius_test::copy_into(&lib, dir.path());
-    let host = PluginHost::builder()
-        .search_path(dir.path())
-        .build()
-        .unwrap();
+    let (_dir, host) = fidius_test::temp_host(&[&lib]);
     let handle = PluginHandle::configure_from_loaded(
         host.load("StreamWorksImpl").unwrap(),
         &StreamConfig { step: 1 },

@@ -15,12 +15,7 @@ fn library_dir() -> (tempfile::TempDir, PluginHost) {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
     .build();
-    let dir = tempfile::tempdir().unwrap();
-    fidius_test::copy_into(&lib, dir.path());
-    let host = PluginHost::builder()
-        .search_path(dir.path())
-        .build()
-        .unwrap();
+    let (dir, host) = fidius_test::temp_host(&[&lib]);
     (dir, host)
 }
 

@@ -190,3 +190,17 @@ pub fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
     std::fs::copy(lib, &dest).unwrap_or_else(|e| panic!("copying {} failed: {e}", lib.display()));
     dest
 }
+
+/// A temporary plugin directory holding copies of `libs`, and a host over it
+/// (no signature requirement). Keep the directory alive while the host is used.
+pub fn temp_host(libs: &[&Path]) -> (tempfile::TempDir, fidius_host::PluginHost) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for lib in libs {
+        copy_into(lib, dir.path());
+    }
+    let host = fidius_host::PluginHost::builder()
+        .search_path(dir.path())
+        .build()
+        .expect("host");
+    (dir, host)
+}
