@@ -1,0 +1,432 @@
+//! The std-thread [`Host`]: one worker thread and one bounded queue per
+//! plugin; broadcast with per-plugin filters and queue policies; panics
+//! isolated; stop codes, drops and failures counted and observable.
+
+use crate::message::Message;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::queue::{Closed, Push, Queue, QueuePolicy};
+use crate::Plugin;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Identifies an attached plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PluginId(pub u64);
+
+/// Why a plugin ended other than by draining or asking to stop.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginFailure {
+    /// `handle_message` panicked; the plugin was detached.
+    #[error("plugin panicked: {0}")]
+    Panicked(String),
+    /// The host detached it (queue policy or [`Host::detach`]).
+    #[error("plugin detached: {0}")]
+    Detached(String),
+    /// It had not finished when [`Host::end_with_deadline`] gave up on it.
+    #[error("plugin did not finish before the deadline")]
+    TimedOut,
+}
+
+/// Something that happened to a plugin, reported as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// It returned `Some(code)` and was detached.
+    Stopped {
+        /// Plugin.
+        id: PluginId,
+        /// Its code.
+        code: u8,
+    },
+    /// It panicked and was detached.
+    Panicked {
+        /// Plugin.
+        id: PluginId,
+        /// Panic message.
+        message: String,
+    },
+    /// The host detached it.
+    Detached {
+        /// Plugin.
+        id: PluginId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The outcome of one plugin, from [`Host::end`].
+#[derive(Debug, Clone)]
+pub struct PluginReport {
+    /// Plugin.
+    pub id: PluginId,
+    /// Its name.
+    pub name: String,
+    /// `Ok(None)`: drained and stopped normally; `Ok(Some(code))`: asked to
+    /// stop with `code`; `Err`: what ended it.
+    pub result: Result<Option<u8>, PluginFailure>,
+    /// Its final metrics.
+    pub metrics: MetricsSnapshot,
+}
+
+type Filter<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
+type Observer = Arc<dyn Fn(&BusEvent) + Send + Sync>;
+
+/// How a plugin is attached.
+pub struct AttachOptions<T> {
+    capacity: usize,
+    policy: QueuePolicy,
+    filter: Option<Filter<T>>,
+    name: Option<String>,
+}
+
+impl<T> Default for AttachOptions<T> {
+    fn default() -> Self {
+        Self {
+            capacity: Host::<T>::DEFAULT_CHANNEL_CAPACITY,
+            policy: QueuePolicy::Block,
+            filter: None,
+            name: None,
+        }
+    }
+}
+
+impl<T> AttachOptions<T> {
+    /// Queue capacity (at least 1).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+    /// What to do when the queue is full.
+    pub fn policy(mut self, policy: QueuePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// Only messages for which `filter` is true reach this plugin (evaluated
+    /// on the sending thread, before queueing).
+    pub fn filter(mut self, filter: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+    /// A name for reports and the worker thread.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+struct Slot<T> {
+    id: PluginId,
+    name: String,
+    queue: Arc<Queue<T>>,
+    metrics: Arc<Metrics>,
+    policy: QueuePolicy,
+    filter: Option<Filter<T>>,
+    detached: Arc<Mutex<Option<String>>>,
+    worker: Option<JoinHandle<Result<Option<u8>, PluginFailure>>>,
+}
+
+/// A message-passing plugin host on std threads.
+pub struct Host<T> {
+    slots: Vec<Slot<T>>,
+    next_id: u64,
+    observer: Option<Observer>,
+    undeliverable: AtomicU64,
+}
+
+impl<T: Send + Sync + 'static> Default for Host<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Sends replies to a [`Host::request`]; put it in the message.
+#[derive(Debug)]
+pub struct Replier<R>(mpsc::Sender<R>);
+
+impl<R> Clone for Replier<R> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<R> Replier<R> {
+    /// Sends one reply (ignored once the request is over).
+    pub fn reply(&self, value: R) {
+        let _ = self.0.send(value);
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+impl<T> Host<T> {
+    /// Default per-plugin queue capacity (as in the original crate).
+    pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
+}
+
+impl<T: Send + Sync + 'static> Host<T> {
+    /// An empty host.
+    pub fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            next_id: 0,
+            observer: None,
+            undeliverable: AtomicU64::new(0),
+        }
+    }
+
+    /// Reports [`BusEvent`]s as they happen (from worker or sending threads).
+    pub fn on_event(&mut self, observer: impl Fn(&BusEvent) + Send + Sync + 'static) {
+        self.observer = Some(Arc::new(observer));
+    }
+
+    /// Attaches a plugin with the default queue capacity and blocking policy.
+    pub fn attach(&mut self, plugin: impl Plugin<T>) -> PluginId {
+        self.attach_with(plugin, AttachOptions::default())
+    }
+
+    /// Attaches a plugin with a queue of `capacity` messages.
+    pub fn attach_with_capacity(&mut self, plugin: impl Plugin<T>, capacity: usize) -> PluginId {
+        self.attach_with(plugin, AttachOptions::default().capacity(capacity))
+    }
+
+    /// Attaches a plugin with options; it starts on its own worker thread.
+    pub fn attach_with(&mut self, mut plugin: impl Plugin<T>, opts: AttachOptions<T>) -> PluginId {
+        let id = PluginId(self.next_id);
+        self.next_id += 1;
+        let name = opts.name.unwrap_or_else(|| format!("plugin-{}", id.0));
+        let queue = Arc::new(Queue::new(opts.capacity));
+        let metrics = Arc::new(Metrics::default());
+        let detached = Arc::new(Mutex::new(None::<String>));
+        let (q, m, d, observer) = (
+            queue.clone(),
+            metrics.clone(),
+            detached.clone(),
+            self.observer.clone(),
+        );
+        let emit = move |e: BusEvent| {
+            if let Some(o) = &observer {
+                o(&e);
+            }
+        };
+        let worker = std::thread::Builder::new()
+            .name(format!("fidius-bus-{name}"))
+            .spawn(move || {
+                while let Some(msg) = q.pop() {
+                    let start = Instant::now();
+                    match catch_unwind(AssertUnwindSafe(|| plugin.handle_message(msg))) {
+                        Ok(None) => m.record_handled(start.elapsed()),
+                        Ok(Some(code)) => {
+                            m.record_handled(start.elapsed());
+                            m.dropped
+                                .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
+                            emit(BusEvent::Stopped { id, code });
+                            return Ok(Some(code));
+                        }
+                        Err(payload) => {
+                            m.errors.fetch_add(1, Ordering::Relaxed);
+                            m.dropped
+                                .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
+                            let message = panic_text(&*payload);
+                            emit(BusEvent::Panicked {
+                                id,
+                                message: message.clone(),
+                            });
+                            return Err(PluginFailure::Panicked(message));
+                        }
+                    }
+                }
+                match d.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                    Some(reason) => Err(PluginFailure::Detached(reason)),
+                    None => Ok(None),
+                }
+            })
+            .expect("fidius-bus: could not spawn a plugin worker thread");
+        self.slots.push(Slot {
+            id,
+            name,
+            queue,
+            metrics,
+            policy: opts.policy,
+            filter: opts.filter,
+            detached,
+            worker: Some(worker),
+        });
+        id
+    }
+
+    fn detach_slot(&self, slot: &Slot<T>, reason: &str) {
+        *slot.detached.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
+        let discarded = slot.queue.close(Closed::Gone);
+        slot.metrics
+            .dropped
+            .fetch_add(discarded as u64, Ordering::Relaxed);
+        if let Some(o) = &self.observer {
+            o(&BusEvent::Detached {
+                id: slot.id,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// Detaches a plugin: it finishes the message in hand (if any) and stops;
+    /// its queued messages are dropped (counted). `false` if unknown.
+    pub fn detach(&mut self, id: PluginId) -> bool {
+        match self.slots.iter().find(|s| s.id == id) {
+            Some(slot) => {
+                self.detach_slot(slot, "detached by the host");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends `message` to every attached plugin whose filter accepts it;
+    /// returns how many queued it. Plugins that have stopped count as
+    /// undeliverable ([`Host::undeliverable`]).
+    pub fn send(&mut self, message: impl Into<Message<T>>) -> usize {
+        let message = message.into();
+        let mut delivered = 0;
+        for slot in &self.slots {
+            if let Some(f) = &slot.filter {
+                if !f(&message) {
+                    continue;
+                }
+            }
+            match slot.queue.push(message.clone(), slot.policy) {
+                Push::Queued => {
+                    delivered += 1;
+                    slot.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Push::QueuedDroppedOldest => {
+                    delivered += 1;
+                    slot.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                    slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Push::Dropped => {
+                    slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Push::Detach => {
+                    slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.detach_slot(slot, "its queue was full (QueuePolicy::Detach)");
+                }
+                Push::Gone => {
+                    self.undeliverable.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Sends a request built around a [`Replier`] and collects every reply,
+    /// returning once each plugin that received it has handled it (or at
+    /// `timeout`, with the replies so far).
+    pub fn request<R: Send + 'static>(
+        &mut self,
+        build: impl FnOnce(Replier<R>) -> T,
+        timeout: Duration,
+    ) -> Vec<R> {
+        let (tx, rx) = mpsc::channel();
+        self.send(build(Replier(tx)));
+        let deadline = Instant::now() + timeout;
+        let mut replies = Vec::new();
+        // The sender lives in the message: the channel closes when the last
+        // recipient has dropped it.
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(r) => replies.push(r),
+                Err(_) => break,
+            }
+        }
+        replies
+    }
+
+    /// Messages that found a plugin already stopped.
+    pub fn undeliverable(&self) -> u64 {
+        self.undeliverable.load(Ordering::Relaxed)
+    }
+
+    /// Metrics of one plugin.
+    pub fn metrics(&self, id: PluginId) -> Option<MetricsSnapshot> {
+        self.slots
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.metrics.snapshot(s.queue.len()))
+    }
+
+    /// The attached plugins, in attach order.
+    pub fn plugins(&self) -> Vec<PluginId> {
+        self.slots.iter().map(|s| s.id).collect()
+    }
+
+    /// Closes every queue, lets each plugin drain what it has, waits for all
+    /// of them, and returns one report per plugin in attach order.
+    pub fn end(self) -> Vec<PluginReport> {
+        self.finish(None)
+    }
+
+    /// [`Host::end`], but gives up on plugins still running at `deadline`
+    /// (reported as [`PluginFailure::TimedOut`]; their threads are left to finish).
+    pub fn end_with_deadline(self, deadline: Duration) -> Vec<PluginReport> {
+        self.finish(Some(Instant::now() + deadline))
+    }
+
+    fn finish(mut self, deadline: Option<Instant>) -> Vec<PluginReport> {
+        for slot in &self.slots {
+            slot.queue.close(Closed::Draining);
+        }
+        let mut reports = Vec::with_capacity(self.slots.len());
+        for mut slot in std::mem::take(&mut self.slots) {
+            let worker = slot.worker.take().expect("joined once");
+            let result = match deadline {
+                None => join(worker),
+                Some(at) => {
+                    while !worker.is_finished() && Instant::now() < at {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    if worker.is_finished() {
+                        join(worker)
+                    } else {
+                        Err(PluginFailure::TimedOut)
+                    }
+                }
+            };
+            reports.push(PluginReport {
+                id: slot.id,
+                name: slot.name.clone(),
+                result,
+                metrics: slot.metrics.snapshot(slot.queue.len()),
+            });
+        }
+        reports
+    }
+}
+
+fn join(
+    worker: JoinHandle<Result<Option<u8>, PluginFailure>>,
+) -> Result<Option<u8>, PluginFailure> {
+    worker
+        .join()
+        .unwrap_or_else(|p| Err(PluginFailure::Panicked(panic_text(&*p))))
+}
+
+impl<T> Drop for Host<T> {
+    fn drop(&mut self) {
+        // Like `end`, without reports: close, drain, join.
+        for slot in &self.slots {
+            slot.queue.close(Closed::Draining);
+        }
+        for slot in &mut self.slots {
+            if let Some(w) = slot.worker.take() {
+                let _ = w.join();
+            }
+        }
+    }
+}

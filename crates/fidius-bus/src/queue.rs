@@ -1,0 +1,139 @@
+//! The bounded queue between the host and one plugin's worker, with a
+//! [`QueuePolicy`] for when it is full, so one slow plugin need not stall
+//! the others.
+
+use crate::message::Message;
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// What `send` does when a plugin's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueuePolicy {
+    /// Wait for room (the original crate's only behaviour): the slowest
+    /// plugin sets the pace.
+    #[default]
+    Block,
+    /// Make room by dropping the oldest queued message (counted).
+    DropOldest,
+    /// Drop the new message for this plugin (counted).
+    DropNewest,
+    /// Detach the plugin: it stops receiving; its queue is dropped (counted).
+    Detach,
+}
+
+/// Why a queue no longer accepts messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// The host is ending: the worker drains what is left.
+    Draining,
+    /// The plugin stopped or was detached: nothing more is handled.
+    Gone,
+}
+
+pub(crate) struct State<T> {
+    pub items: VecDeque<Message<T>>,
+    pub closed: Option<Closed>,
+}
+
+/// Result of offering a message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    Queued,
+    /// Queued after dropping the oldest message.
+    QueuedDroppedOldest,
+    Dropped,
+    /// The queue was full under `QueuePolicy::Detach`.
+    Detach,
+    Gone,
+}
+
+pub(crate) struct Queue<T> {
+    state: Mutex<State<T>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    capacity: usize,
+}
+
+impl<T> Queue<T> {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                items: VecDeque::with_capacity(capacity.min(1024)),
+                closed: None,
+            }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A worker never panics while holding the lock (plugin code runs unlocked).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    pub fn push(&self, msg: Message<T>, policy: QueuePolicy) -> Push {
+        let mut s = self.lock();
+        loop {
+            if s.closed.is_some() {
+                return Push::Gone;
+            }
+            if s.items.len() < self.capacity {
+                s.items.push_back(msg);
+                self.not_empty.notify_one();
+                return Push::Queued;
+            }
+            match policy {
+                QueuePolicy::Block => s = self.not_full.wait(s).unwrap_or_else(|p| p.into_inner()),
+                QueuePolicy::DropNewest => return Push::Dropped,
+                QueuePolicy::DropOldest => {
+                    s.items.pop_front();
+                    s.items.push_back(msg);
+                    self.not_empty.notify_one();
+                    return Push::QueuedDroppedOldest;
+                }
+                QueuePolicy::Detach => return Push::Detach,
+            }
+        }
+    }
+
+    /// The next message; `None` once closed (and drained, when draining).
+    pub fn pop(&self) -> Option<Message<T>> {
+        let mut s = self.lock();
+        loop {
+            match s.closed {
+                Some(Closed::Gone) => return None,
+                Some(Closed::Draining) if s.items.is_empty() => return None,
+                _ => {}
+            }
+            if let Some(m) = s.items.pop_front() {
+                self.not_full.notify_one();
+                return Some(m);
+            }
+            s = self.not_empty.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Closes the queue; returns how many queued messages were discarded.
+    pub fn close(&self, how: Closed) -> usize {
+        let mut s = self.lock();
+        if s.closed == Some(Closed::Gone) {
+            return 0;
+        }
+        s.closed = Some(how);
+        let discarded = if how == Closed::Gone {
+            let n = s.items.len();
+            s.items.clear();
+            n
+        } else {
+            0
+        };
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        discarded
+    }
+}
