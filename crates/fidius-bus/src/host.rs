@@ -116,23 +116,181 @@ impl<T> AttachOptions<T> {
     }
 }
 
-struct Slot<T> {
-    id: PluginId,
-    name: String,
-    queue: Arc<Queue<T>>,
-    metrics: Arc<Metrics>,
-    policy: QueuePolicy,
-    filter: Option<Filter<T>>,
-    detached: Arc<Mutex<Option<String>>>,
-    worker: Option<JoinHandle<Result<Option<u8>, PluginFailure>>>,
+pub(crate) struct Slot<T, W> {
+    pub(crate) id: PluginId,
+    pub(crate) name: String,
+    pub(crate) queue: Arc<Queue<T>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) policy: QueuePolicy,
+    pub(crate) filter: Option<Filter<T>>,
+    pub(crate) detached: Arc<Mutex<Option<String>>>,
+    pub(crate) worker: Option<W>,
 }
 
-/// A message-passing plugin host on std threads.
-pub struct Host<T> {
-    slots: Vec<Slot<T>>,
+/// What both hosts share: the plugins' queues, metrics and accounting.
+pub(crate) struct Core<T, W> {
+    pub(crate) slots: Vec<Slot<T, W>>,
     next_id: u64,
     observer: Option<Observer>,
     undeliverable: AtomicU64,
+}
+
+/// What a new plugin's worker needs.
+pub(crate) struct WorkerParts<T> {
+    pub(crate) id: PluginId,
+    pub(crate) queue: Arc<Queue<T>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) detached: Arc<Mutex<Option<String>>>,
+    pub(crate) emit: Box<dyn Fn(BusEvent) + Send>,
+}
+
+impl<T: Send + Sync + 'static, W> Core<T, W> {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            next_id: 0,
+            observer: None,
+            undeliverable: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn set_observer(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
+    /// Registers a plugin; `spawn` starts its worker from the parts.
+    pub(crate) fn attach(
+        &mut self,
+        opts: AttachOptions<T>,
+        spawn: impl FnOnce(WorkerParts<T>) -> W,
+    ) -> PluginId {
+        let id = PluginId(self.next_id);
+        self.next_id += 1;
+        let name = opts.name.unwrap_or_else(|| format!("plugin-{}", id.0));
+        let queue = Arc::new(Queue::new(opts.capacity));
+        let metrics = Arc::new(Metrics::default());
+        let detached = Arc::new(Mutex::new(None::<String>));
+        let observer = self.observer.clone();
+        let emit = Box::new(move |e: BusEvent| {
+            if let Some(o) = &observer {
+                o(&e);
+            }
+        });
+        let worker = spawn(WorkerParts {
+            id,
+            queue: queue.clone(),
+            metrics: metrics.clone(),
+            detached: detached.clone(),
+            emit,
+        });
+        self.slots.push(Slot {
+            id,
+            name,
+            queue,
+            metrics,
+            policy: opts.policy,
+            filter: opts.filter,
+            detached,
+            worker: Some(worker),
+        });
+        id
+    }
+
+    pub(crate) fn wants(slot: &Slot<T, W>, message: &Message<T>) -> bool {
+        slot.filter.as_ref().is_none_or(|f| f(message))
+    }
+
+    pub(crate) fn detach_slot(&self, slot: &Slot<T, W>, reason: &str) {
+        *slot.detached.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
+        let discarded = slot.queue.close(Closed::Gone);
+        slot.metrics
+            .dropped
+            .fetch_add(discarded as u64, Ordering::Relaxed);
+        if let Some(o) = &self.observer {
+            o(&BusEvent::Detached {
+                id: slot.id,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    pub(crate) fn detach(&self, id: PluginId) -> bool {
+        match self.slots.iter().find(|s| s.id == id) {
+            Some(slot) => {
+                self.detach_slot(slot, "detached by the host");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Updates counters for one push; 1 if the plugin queued the message.
+    pub(crate) fn account(&self, slot: &Slot<T, W>, pushed: Push) -> usize {
+        match pushed {
+            Push::Queued => {
+                slot.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                1
+            }
+            Push::QueuedDroppedOldest => {
+                slot.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                1
+            }
+            Push::Dropped => {
+                slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                0
+            }
+            Push::Detach => {
+                slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                self.detach_slot(slot, "its queue was full (QueuePolicy::Detach)");
+                0
+            }
+            Push::Gone => {
+                self.undeliverable.fetch_add(1, Ordering::Relaxed);
+                0
+            }
+        }
+    }
+
+    pub(crate) fn undeliverable(&self) -> u64 {
+        self.undeliverable.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn metrics(&self, id: PluginId) -> Option<MetricsSnapshot> {
+        self.slots
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.metrics.snapshot(s.queue.len()))
+    }
+
+    pub(crate) fn plugins(&self) -> Vec<PluginId> {
+        self.slots.iter().map(|s| s.id).collect()
+    }
+
+    pub(crate) fn close_all(&self) {
+        for slot in &self.slots {
+            slot.queue.close(Closed::Draining);
+        }
+    }
+
+    pub(crate) fn report(
+        slot: &Slot<T, W>,
+        result: Result<Option<u8>, PluginFailure>,
+    ) -> PluginReport {
+        PluginReport {
+            id: slot.id,
+            name: slot.name.clone(),
+            result,
+            metrics: slot.metrics.snapshot(slot.queue.len()),
+        }
+    }
+}
+
+type StdWorker = JoinHandle<Result<Option<u8>, PluginFailure>>;
+
+/// A message-passing plugin host on std threads.
+pub struct Host<T> {
+    core: Core<T, StdWorker>,
 }
 
 impl<T: Send + Sync + 'static> Default for Host<T> {
@@ -143,7 +301,7 @@ impl<T: Send + Sync + 'static> Default for Host<T> {
 
 /// Sends replies to a [`Host::request`]; put it in the message.
 #[derive(Debug)]
-pub struct Replier<R>(mpsc::Sender<R>);
+pub struct Replier<R>(pub(crate) mpsc::Sender<R>);
 
 impl<R> Clone for Replier<R> {
     fn clone(&self) -> Self {
@@ -158,7 +316,7 @@ impl<R> Replier<R> {
     }
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -174,17 +332,13 @@ impl<T> Host<T> {
 impl<T: Send + Sync + 'static> Host<T> {
     /// An empty host.
     pub fn new() -> Self {
-        Self {
-            slots: Vec::new(),
-            next_id: 0,
-            observer: None,
-            undeliverable: AtomicU64::new(0),
-        }
+        Self { core: Core::new() }
     }
 
     /// Reports [`BusEvent`]s as they happen (from worker or sending threads).
+    /// Applies to plugins attached afterwards.
     pub fn on_event(&mut self, observer: impl Fn(&BusEvent) + Send + Sync + 'static) {
-        self.observer = Some(Arc::new(observer));
+        self.core.set_observer(Arc::new(observer));
     }
 
     /// Attaches a plugin with the default queue capacity and blocking policy.
@@ -199,93 +353,28 @@ impl<T: Send + Sync + 'static> Host<T> {
 
     /// Attaches a plugin with options; it starts on its own worker thread.
     pub fn attach_with(&mut self, mut plugin: impl Plugin<T>, opts: AttachOptions<T>) -> PluginId {
-        let id = PluginId(self.next_id);
-        self.next_id += 1;
-        let name = opts.name.unwrap_or_else(|| format!("plugin-{}", id.0));
-        let queue = Arc::new(Queue::new(opts.capacity));
-        let metrics = Arc::new(Metrics::default());
-        let detached = Arc::new(Mutex::new(None::<String>));
-        let (q, m, d, observer) = (
-            queue.clone(),
-            metrics.clone(),
-            detached.clone(),
-            self.observer.clone(),
-        );
-        let emit = move |e: BusEvent| {
-            if let Some(o) = &observer {
-                o(&e);
-            }
-        };
-        let worker = std::thread::Builder::new()
-            .name(format!("fidius-bus-{name}"))
-            .spawn(move || {
-                while let Some(msg) = q.pop() {
-                    let start = Instant::now();
-                    match catch_unwind(AssertUnwindSafe(|| plugin.handle_message(msg))) {
-                        Ok(None) => m.record_handled(start.elapsed()),
-                        Ok(Some(code)) => {
-                            m.record_handled(start.elapsed());
-                            m.dropped
-                                .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
-                            emit(BusEvent::Stopped { id, code });
-                            return Ok(Some(code));
-                        }
-                        Err(payload) => {
-                            m.errors.fetch_add(1, Ordering::Relaxed);
-                            m.dropped
-                                .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
-                            let message = panic_text(&*payload);
-                            emit(BusEvent::Panicked {
-                                id,
-                                message: message.clone(),
-                            });
-                            return Err(PluginFailure::Panicked(message));
-                        }
-                    }
-                }
-                match d.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-                    Some(reason) => Err(PluginFailure::Detached(reason)),
-                    None => Ok(None),
-                }
-            })
-            .expect("fidius-bus: could not spawn a plugin worker thread");
-        self.slots.push(Slot {
-            id,
-            name,
-            queue,
-            metrics,
-            policy: opts.policy,
-            filter: opts.filter,
-            detached,
-            worker: Some(worker),
-        });
-        id
-    }
-
-    fn detach_slot(&self, slot: &Slot<T>, reason: &str) {
-        *slot.detached.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
-        let discarded = slot.queue.close(Closed::Gone);
-        slot.metrics
-            .dropped
-            .fetch_add(discarded as u64, Ordering::Relaxed);
-        if let Some(o) = &self.observer {
-            o(&BusEvent::Detached {
-                id: slot.id,
-                reason: reason.to_owned(),
-            });
-        }
+        let thread_name = format!("fidius-bus-{}", opts.name.clone().unwrap_or_default());
+        self.core.attach(opts, move |w| {
+            std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || {
+                    run_worker(
+                        w.id,
+                        &mut plugin,
+                        &w.queue,
+                        &w.metrics,
+                        &w.detached,
+                        &*w.emit,
+                    )
+                })
+                .expect("fidius-bus: could not spawn a plugin worker thread")
+        })
     }
 
     /// Detaches a plugin: it finishes the message in hand (if any) and stops;
     /// its queued messages are dropped (counted). `false` if unknown.
     pub fn detach(&mut self, id: PluginId) -> bool {
-        match self.slots.iter().find(|s| s.id == id) {
-            Some(slot) => {
-                self.detach_slot(slot, "detached by the host");
-                true
-            }
-            None => false,
-        }
+        self.core.detach(id)
     }
 
     /// Sends `message` to every attached plugin whose filter accepts it;
@@ -294,32 +383,10 @@ impl<T: Send + Sync + 'static> Host<T> {
     pub fn send(&mut self, message: impl Into<Message<T>>) -> usize {
         let message = message.into();
         let mut delivered = 0;
-        for slot in &self.slots {
-            if let Some(f) = &slot.filter {
-                if !f(&message) {
-                    continue;
-                }
-            }
-            match slot.queue.push(message.clone(), slot.policy) {
-                Push::Queued => {
-                    delivered += 1;
-                    slot.metrics.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-                Push::QueuedDroppedOldest => {
-                    delivered += 1;
-                    slot.metrics.delivered.fetch_add(1, Ordering::Relaxed);
-                    slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                Push::Dropped => {
-                    slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                Push::Detach => {
-                    slot.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-                    self.detach_slot(slot, "its queue was full (QueuePolicy::Detach)");
-                }
-                Push::Gone => {
-                    self.undeliverable.fetch_add(1, Ordering::Relaxed);
-                }
+        for slot in &self.core.slots {
+            if Core::wants(slot, &message) {
+                let pushed = slot.queue.push(message.clone(), slot.policy);
+                delivered += self.core.account(slot, pushed);
             }
         }
         delivered
@@ -335,35 +402,22 @@ impl<T: Send + Sync + 'static> Host<T> {
     ) -> Vec<R> {
         let (tx, rx) = mpsc::channel();
         self.send(build(Replier(tx)));
-        let deadline = Instant::now() + timeout;
-        let mut replies = Vec::new();
-        // The sender lives in the message: the channel closes when the last
-        // recipient has dropped it.
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match rx.recv_timeout(left) {
-                Ok(r) => replies.push(r),
-                Err(_) => break,
-            }
-        }
-        replies
+        collect_replies(&rx, timeout)
     }
 
     /// Messages that found a plugin already stopped.
     pub fn undeliverable(&self) -> u64 {
-        self.undeliverable.load(Ordering::Relaxed)
+        self.core.undeliverable()
     }
 
     /// Metrics of one plugin.
     pub fn metrics(&self, id: PluginId) -> Option<MetricsSnapshot> {
-        self.slots
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.metrics.snapshot(s.queue.len()))
+        self.core.metrics(id)
     }
 
     /// The attached plugins, in attach order.
     pub fn plugins(&self) -> Vec<PluginId> {
-        self.slots.iter().map(|s| s.id).collect()
+        self.core.plugins()
     }
 
     /// Closes every queue, lets each plugin drain what it has, waits for all
@@ -379,11 +433,9 @@ impl<T: Send + Sync + 'static> Host<T> {
     }
 
     fn finish(mut self, deadline: Option<Instant>) -> Vec<PluginReport> {
-        for slot in &self.slots {
-            slot.queue.close(Closed::Draining);
-        }
-        let mut reports = Vec::with_capacity(self.slots.len());
-        for mut slot in std::mem::take(&mut self.slots) {
+        self.core.close_all();
+        let mut reports = Vec::with_capacity(self.core.slots.len());
+        for mut slot in std::mem::take(&mut self.core.slots) {
             let worker = slot.worker.take().expect("joined once");
             let result = match deadline {
                 None => join(worker),
@@ -398,14 +450,64 @@ impl<T: Send + Sync + 'static> Host<T> {
                     }
                 }
             };
-            reports.push(PluginReport {
-                id: slot.id,
-                name: slot.name.clone(),
-                result,
-                metrics: slot.metrics.snapshot(slot.queue.len()),
-            });
+            reports.push(Core::report(&slot, result));
         }
         reports
+    }
+}
+
+/// Collects replies until every holder of the request has dropped it, or the timeout.
+pub(crate) fn collect_replies<R>(rx: &mpsc::Receiver<R>, timeout: Duration) -> Vec<R> {
+    let deadline = Instant::now() + timeout;
+    let mut replies = Vec::new();
+    // The sender lives in the message: the channel closes when the last
+    // recipient has dropped it.
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(r) => replies.push(r),
+            Err(_) => break,
+        }
+    }
+    replies
+}
+
+/// A plugin's worker loop: handle queued messages one at a time until the
+/// queue closes, the plugin asks to stop, or it panics. Shared by both hosts.
+pub(crate) fn run_worker<T, P: Plugin<T> + ?Sized>(
+    id: PluginId,
+    plugin: &mut P,
+    q: &Queue<T>,
+    m: &Metrics,
+    detached: &Mutex<Option<String>>,
+    emit: &dyn Fn(BusEvent),
+) -> Result<Option<u8>, PluginFailure> {
+    while let Some(msg) = q.pop() {
+        let start = Instant::now();
+        match catch_unwind(AssertUnwindSafe(|| plugin.handle_message(msg))) {
+            Ok(None) => m.record_handled(start.elapsed()),
+            Ok(Some(code)) => {
+                m.record_handled(start.elapsed());
+                m.dropped
+                    .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
+                emit(BusEvent::Stopped { id, code });
+                return Ok(Some(code));
+            }
+            Err(payload) => {
+                m.errors.fetch_add(1, Ordering::Relaxed);
+                m.dropped
+                    .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
+                let message = panic_text(&*payload);
+                emit(BusEvent::Panicked {
+                    id,
+                    message: message.clone(),
+                });
+                return Err(PluginFailure::Panicked(message));
+            }
+        }
+    }
+    match detached.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        Some(reason) => Err(PluginFailure::Detached(reason)),
+        None => Ok(None),
     }
 }
 
@@ -420,10 +522,10 @@ fn join(
 impl<T> Drop for Host<T> {
     fn drop(&mut self) {
         // Like `end`, without reports: close, drain, join.
-        for slot in &self.slots {
+        for slot in &self.core.slots {
             slot.queue.close(Closed::Draining);
         }
-        for slot in &mut self.slots {
+        for slot in &mut self.core.slots {
             if let Some(w) = slot.worker.take() {
                 let _ = w.join();
             }

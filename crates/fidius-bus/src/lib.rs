@@ -5,7 +5,7 @@
 //!
 //! Modules: [`message`] (the shared, immutable [`Message`]), [`queue`] (a
 //! bounded per-plugin queue with [`QueuePolicy`]), [`metrics`], and
-//! [`host`] (the std-thread [`Host`]).
+//! [`host`] (the std-thread [`Host`]); with feature `tokio`, `tokio_host::Host`.
 
 #![warn(missing_docs)]
 
@@ -13,6 +13,8 @@ pub mod host;
 pub mod message;
 pub mod metrics;
 pub mod queue;
+#[cfg(feature = "tokio")]
+pub mod tokio_host;
 
 pub use host::{AttachOptions, BusEvent, Host, PluginFailure, PluginId, PluginReport, Replier};
 pub use message::Message;

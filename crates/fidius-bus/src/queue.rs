@@ -51,6 +51,9 @@ pub(crate) struct Queue<T> {
     state: Mutex<State<T>>,
     not_empty: Condvar,
     not_full: Condvar,
+    /// Wakes async senders waiting for room (tokio host).
+    #[cfg(feature = "tokio")]
+    room: tokio::sync::Notify,
     capacity: usize,
 }
 
@@ -63,6 +66,8 @@ impl<T> Queue<T> {
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            room: tokio::sync::Notify::new(),
             capacity: capacity.max(1),
         }
     }
@@ -76,27 +81,44 @@ impl<T> Queue<T> {
         self.lock().items.len()
     }
 
-    pub fn push(&self, msg: Message<T>, policy: QueuePolicy) -> Push {
-        let mut s = self.lock();
-        loop {
-            if s.closed.is_some() {
-                return Push::Gone;
-            }
-            if s.items.len() < self.capacity {
+    /// One attempt under the lock; `Err(msg)` means "full: wait for room" (Block).
+    fn try_push(
+        &self,
+        s: &mut State<T>,
+        msg: Message<T>,
+        policy: QueuePolicy,
+    ) -> Result<Push, Message<T>> {
+        if s.closed.is_some() {
+            return Ok(Push::Gone);
+        }
+        if s.items.len() < self.capacity {
+            s.items.push_back(msg);
+            self.not_empty.notify_one();
+            return Ok(Push::Queued);
+        }
+        match policy {
+            QueuePolicy::Block => Err(msg),
+            QueuePolicy::DropNewest => Ok(Push::Dropped),
+            QueuePolicy::DropOldest => {
+                s.items.pop_front();
                 s.items.push_back(msg);
                 self.not_empty.notify_one();
-                return Push::Queued;
+                Ok(Push::QueuedDroppedOldest)
             }
-            match policy {
-                QueuePolicy::Block => s = self.not_full.wait(s).unwrap_or_else(|p| p.into_inner()),
-                QueuePolicy::DropNewest => return Push::Dropped,
-                QueuePolicy::DropOldest => {
-                    s.items.pop_front();
-                    s.items.push_back(msg);
-                    self.not_empty.notify_one();
-                    return Push::QueuedDroppedOldest;
+            QueuePolicy::Detach => Ok(Push::Detach),
+        }
+    }
+
+    /// Offers a message, waiting (blocking the thread) for room under `Block`.
+    pub fn push(&self, mut msg: Message<T>, policy: QueuePolicy) -> Push {
+        let mut s = self.lock();
+        loop {
+            match self.try_push(&mut s, msg, policy) {
+                Ok(p) => return p,
+                Err(m) => {
+                    msg = m;
+                    s = self.not_full.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
-                QueuePolicy::Detach => return Push::Detach,
             }
         }
     }
@@ -112,6 +134,8 @@ impl<T> Queue<T> {
             }
             if let Some(m) = s.items.pop_front() {
                 self.not_full.notify_one();
+                #[cfg(feature = "tokio")]
+                self.room.notify_waiters();
                 return Some(m);
             }
             s = self.not_empty.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -134,6 +158,28 @@ impl<T> Queue<T> {
         };
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        #[cfg(feature = "tokio")]
+        self.room.notify_waiters();
         discarded
+    }
+
+    /// [`Queue::push`] for async senders: waits for room without blocking a thread.
+    #[cfg(feature = "tokio")]
+    pub async fn push_async(&self, mut msg: Message<T>, policy: QueuePolicy) -> Push {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a pop between the check and
+            // the await is not missed.
+            notified.as_mut().enable();
+            {
+                let mut s = self.lock();
+                match self.try_push(&mut s, msg, policy) {
+                    Ok(p) => return p,
+                    Err(m) => msg = m,
+                }
+            }
+            notified.await;
+        }
     }
 }

@@ -1,0 +1,157 @@
+//! The tokio [`Host`]: the same semantics as the std host, with an async
+//! API where waiting is involved (`send` under `Block`, `end`, `request`).
+//! Each plugin runs on a blocking-pool thread (`spawn_blocking`), so a slow
+//! `handle_message` never stalls the runtime's async workers.
+
+use crate::host::{
+    collect_replies, run_worker, AttachOptions, BusEvent, Core, PluginFailure, PluginId,
+    PluginReport, Replier,
+};
+use crate::message::Message;
+use crate::metrics::MetricsSnapshot;
+use crate::Plugin;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+type TokioWorker = JoinHandle<Result<Option<u8>, PluginFailure>>;
+
+/// A message-passing plugin host on tokio.
+pub struct Host<T> {
+    core: Core<T, TokioWorker>,
+}
+
+impl<T: Send + Sync + 'static> Default for Host<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send + Sync + 'static> Host<T> {
+    /// Default per-plugin queue capacity.
+    pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
+
+    /// An empty host (must be used inside a tokio runtime).
+    pub fn new() -> Self {
+        Self { core: Core::new() }
+    }
+
+    /// Reports [`BusEvent`]s as they happen; applies to plugins attached afterwards.
+    pub fn on_event(&mut self, observer: impl Fn(&BusEvent) + Send + Sync + 'static) {
+        self.core.set_observer(Arc::new(observer));
+    }
+
+    /// Attaches a plugin with the default queue capacity and blocking policy.
+    pub fn attach(&mut self, plugin: impl Plugin<T>) -> PluginId {
+        self.attach_with(plugin, AttachOptions::default())
+    }
+
+    /// Attaches a plugin with a queue of `capacity` messages.
+    pub fn attach_with_capacity(&mut self, plugin: impl Plugin<T>, capacity: usize) -> PluginId {
+        self.attach_with(plugin, AttachOptions::default().capacity(capacity))
+    }
+
+    /// Attaches a plugin with options; its worker runs on the blocking pool.
+    pub fn attach_with(&mut self, mut plugin: impl Plugin<T>, opts: AttachOptions<T>) -> PluginId {
+        self.core.attach(opts, move |w| {
+            tokio::task::spawn_blocking(move || {
+                run_worker(
+                    w.id,
+                    &mut plugin,
+                    &w.queue,
+                    &w.metrics,
+                    &w.detached,
+                    &*w.emit,
+                )
+            })
+        })
+    }
+
+    /// Detaches a plugin (see the std host).
+    pub fn detach(&mut self, id: PluginId) -> bool {
+        self.core.detach(id)
+    }
+
+    /// Sends `message` to every interested plugin; under `Block` it awaits
+    /// room without blocking a thread. Returns how many queued it.
+    pub async fn send(&mut self, message: impl Into<Message<T>>) -> usize {
+        let message = message.into();
+        let mut delivered = 0;
+        for slot in &self.core.slots {
+            if Core::wants(slot, &message) {
+                let pushed = slot.queue.push_async(message.clone(), slot.policy).await;
+                delivered += self.core.account(slot, pushed);
+            }
+        }
+        delivered
+    }
+
+    /// Sends a request around a [`Replier`] and awaits every reply (or the timeout).
+    pub async fn request<R: Send + 'static>(
+        &mut self,
+        build: impl FnOnce(Replier<R>) -> T,
+        timeout: Duration,
+    ) -> Vec<R> {
+        let (tx, rx) = mpsc::channel();
+        self.send(build(Replier(tx))).await;
+        tokio::task::spawn_blocking(move || collect_replies(&rx, timeout))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Messages that found a plugin already stopped.
+    pub fn undeliverable(&self) -> u64 {
+        self.core.undeliverable()
+    }
+
+    /// Metrics of one plugin.
+    pub fn metrics(&self, id: PluginId) -> Option<MetricsSnapshot> {
+        self.core.metrics(id)
+    }
+
+    /// The attached plugins, in attach order.
+    pub fn plugins(&self) -> Vec<PluginId> {
+        self.core.plugins()
+    }
+
+    /// Closes every queue, lets each plugin drain, awaits them all, and
+    /// returns one report per plugin in attach order.
+    pub async fn end(self) -> Vec<PluginReport> {
+        self.finish(None).await
+    }
+
+    /// [`Host::end`], giving up on plugins still running after `deadline`.
+    pub async fn end_with_deadline(self, deadline: Duration) -> Vec<PluginReport> {
+        self.finish(Some(tokio::time::Instant::now() + deadline))
+            .await
+    }
+
+    async fn finish(mut self, deadline: Option<tokio::time::Instant>) -> Vec<PluginReport> {
+        self.core.close_all();
+        let mut reports = Vec::with_capacity(self.core.slots.len());
+        for mut slot in std::mem::take(&mut self.core.slots) {
+            let mut worker = slot.worker.take().expect("joined once");
+            let joined = match deadline {
+                None => Some((&mut worker).await),
+                Some(at) => tokio::time::timeout_at(at, &mut worker).await.ok(),
+            };
+            let result = match joined {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => Err(PluginFailure::Panicked(e.to_string())),
+                None => Err(PluginFailure::TimedOut),
+            };
+            reports.push(Core::report(&slot, result));
+        }
+        reports
+    }
+}
+
+impl<T> Drop for Host<T> {
+    fn drop(&mut self) {
+        // Close the queues so workers drain and finish on their own (no
+        // blocking join inside an async context).
+        for slot in &self.core.slots {
+            slot.queue.close(crate::queue::Closed::Draining);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The tokio host: same contract as the std host, async where waiting is
+//! involved, and a full queue under `Block` never blocks the runtime thread.
+#![cfg(feature = "tokio")]
+
+use fidius_bus::tokio_host::Host;
+use fidius_bus::*;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_stop_codes_panics_and_drain() {
+    let mut host = Host::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    host.attach(from_fn(move |m: Message<u32>| {
+        s.lock().unwrap().push(*m);
+        None
+    }));
+    host.attach(from_fn(|m: Message<u32>| (*m == 10).then_some(3)));
+    host.attach(from_fn(|m: Message<u32>| {
+        if *m == 20 {
+            panic!("tokio plugin failed")
+        } else {
+            None
+        }
+    }));
+    for i in 0..500 {
+        host.send(i).await;
+    }
+    let reports = host.end().await;
+    assert_eq!(*seen.lock().unwrap(), (0..500).collect::<Vec<_>>());
+    assert_eq!(reports[0].result, Ok(None));
+    assert_eq!(reports[1].result, Ok(Some(3)));
+    assert_eq!(
+        reports[2].result,
+        Err(PluginFailure::Panicked("tokio plugin failed".into()))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_blocking_queue_does_not_block_the_runtime() {
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let mut host = Host::new();
+    host.attach_with(
+        from_fn(move |m: Message<u32>| {
+            gate_rx.recv().unwrap();
+            s.lock().unwrap().push(*m);
+            None
+        }),
+        AttachOptions::default()
+            .capacity(1)
+            .policy(QueuePolicy::Block),
+    );
+    // On this single runtime thread, the gate can only open if `send` awaits
+    // instead of blocking the thread.
+    let opener = tokio::spawn(async move {
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            gate_tx.send(()).unwrap();
+        }
+    });
+    let sent = tokio::time::timeout(Duration::from_secs(20), async {
+        for i in 0..6 {
+            host.send(i).await;
+        }
+        host
+    })
+    .await
+    .expect("send blocked the runtime");
+    opener.await.unwrap();
+    let reports = sent.end().await;
+    assert_eq!(reports[0].result, Ok(None));
+    assert_eq!(*seen.lock().unwrap(), (0..6).collect::<Vec<_>>());
+}
+
+#[derive(Debug)]
+struct Ping(Replier<u32>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_and_deadline() {
+    let mut host = Host::new();
+    for n in [1u32, 2] {
+        host.attach(from_fn(move |m: Message<Ping>| {
+            m.0.reply(n);
+            None
+        }));
+    }
+    let mut replies = host.request(Ping, Duration::from_secs(10)).await;
+    replies.sort();
+    assert_eq!(replies, [1, 2]);
+    let reports = host.end_with_deadline(Duration::from_secs(10)).await;
+    assert!(reports.iter().all(|r| r.result == Ok(None)));
+}
