@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dynamic;
 pub mod host;
 pub mod message;
 pub mod metrics;
@@ -16,6 +17,9 @@ pub mod queue;
 #[cfg(feature = "tokio")]
 pub mod tokio_host;
 
+pub use dynamic::{decode, plugin_impl, MessagePlugin};
+#[cfg(feature = "host")]
+pub use dynamic::{DynamicPlugin, MessagePluginClient};
 pub use host::{AttachOptions, BusEvent, Host, PluginFailure, PluginId, PluginReport, Replier};
 pub use message::Message;
 pub use metrics::MetricsSnapshot;
