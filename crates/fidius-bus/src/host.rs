@@ -481,27 +481,35 @@ pub(crate) fn run_worker<T, P: Plugin<T> + ?Sized>(
     detached: &Mutex<Option<String>>,
     emit: &dyn Fn(BusEvent),
 ) -> Result<Option<u8>, PluginFailure> {
-    while let Some(msg) = q.pop() {
-        let start = Instant::now();
-        match catch_unwind(AssertUnwindSafe(|| plugin.handle_message(msg))) {
-            Ok(None) => m.record_handled(start.elapsed()),
-            Ok(Some(code)) => {
-                m.record_handled(start.elapsed());
-                m.dropped
-                    .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
-                emit(BusEvent::Stopped { id, code });
-                return Ok(Some(code));
+    let mut batch = std::collections::VecDeque::new();
+    while q.pop_batch(&mut batch, 64) {
+        while let Some(msg) = batch.pop_front() {
+            let start = Instant::now();
+            match catch_unwind(AssertUnwindSafe(|| plugin.handle_message(msg))) {
+                Ok(None) => m.record_handled(start.elapsed()),
+                Ok(Some(code)) => {
+                    m.record_handled(start.elapsed());
+                    let left = q.close(Closed::Gone) + batch.len();
+                    m.dropped.fetch_add(left as u64, Ordering::Relaxed);
+                    emit(BusEvent::Stopped { id, code });
+                    return Ok(Some(code));
+                }
+                Err(payload) => {
+                    m.errors.fetch_add(1, Ordering::Relaxed);
+                    let left = q.close(Closed::Gone) + batch.len();
+                    m.dropped.fetch_add(left as u64, Ordering::Relaxed);
+                    let message = panic_text(&*payload);
+                    emit(BusEvent::Panicked {
+                        id,
+                        message: message.clone(),
+                    });
+                    return Err(PluginFailure::Panicked(message));
+                }
             }
-            Err(payload) => {
-                m.errors.fetch_add(1, Ordering::Relaxed);
-                m.dropped
-                    .fetch_add(q.close(Closed::Gone) as u64, Ordering::Relaxed);
-                let message = panic_text(&*payload);
-                emit(BusEvent::Panicked {
-                    id,
-                    message: message.clone(),
-                });
-                return Err(PluginFailure::Panicked(message));
+            // Detached while working through a batch: drop the rest (counted).
+            if !batch.is_empty() && q.is_gone() {
+                m.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
             }
         }
     }

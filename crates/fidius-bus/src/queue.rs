@@ -10,7 +10,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueuePolicy {
     /// Wait for room (the original crate's only behaviour): the slowest
-    /// plugin sets the pace.
+    /// plugin sets the pace. Capacity counts queued messages; the worker
+    /// takes waiting messages in batches (up to 64), which no longer count.
     #[default]
     Block,
     /// Make room by dropping the oldest queued message (counted).
@@ -33,6 +34,10 @@ pub(crate) enum Closed {
 pub(crate) struct State<T> {
     pub items: VecDeque<Message<T>>,
     pub closed: Option<Closed>,
+    /// The worker is waiting for a message (only then is a wake-up needed).
+    consumer_waiting: bool,
+    /// Senders waiting for room.
+    senders_waiting: usize,
 }
 
 /// Result of offering a message.
@@ -63,6 +68,8 @@ impl<T> Queue<T> {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
                 closed: None,
+                consumer_waiting: false,
+                senders_waiting: 0,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -93,7 +100,6 @@ impl<T> Queue<T> {
         }
         if s.items.len() < self.capacity {
             s.items.push_back(msg);
-            self.not_empty.notify_one();
             return Ok(Push::Queued);
         }
         match policy {
@@ -102,7 +108,6 @@ impl<T> Queue<T> {
             QueuePolicy::DropOldest => {
                 s.items.pop_front();
                 s.items.push_back(msg);
-                self.not_empty.notify_one();
                 Ok(Push::QueuedDroppedOldest)
             }
             QueuePolicy::Detach => Ok(Push::Detach),
@@ -114,32 +119,55 @@ impl<T> Queue<T> {
         let mut s = self.lock();
         loop {
             match self.try_push(&mut s, msg, policy) {
-                Ok(p) => return p,
+                Ok(p) => {
+                    let wake = s.consumer_waiting;
+                    drop(s);
+                    // Woken outside the lock, so the worker does not wake
+                    // only to block on the mutex we still hold.
+                    if wake {
+                        self.not_empty.notify_one();
+                    }
+                    return p;
+                }
                 Err(m) => {
                     msg = m;
+                    s.senders_waiting += 1;
                     s = self.not_full.wait(s).unwrap_or_else(|p| p.into_inner());
+                    s.senders_waiting -= 1;
                 }
             }
         }
     }
 
-    /// The next message; `None` once closed (and drained, when draining).
-    pub fn pop(&self) -> Option<Message<T>> {
+    /// Moves up to `max` waiting messages into `out` (one lock for many);
+    /// `false` once closed (and drained, when draining).
+    pub fn pop_batch(&self, out: &mut VecDeque<Message<T>>, max: usize) -> bool {
         let mut s = self.lock();
         loop {
             match s.closed {
-                Some(Closed::Gone) => return None,
-                Some(Closed::Draining) if s.items.is_empty() => return None,
+                Some(Closed::Gone) => return false,
+                Some(Closed::Draining) if s.items.is_empty() => return false,
                 _ => {}
             }
-            if let Some(m) = s.items.pop_front() {
-                self.not_full.notify_one();
+            if !s.items.is_empty() {
+                let n = s.items.len().min(max.max(1));
+                out.extend(s.items.drain(..n));
+                if s.senders_waiting > 0 {
+                    self.not_full.notify_all();
+                }
                 #[cfg(feature = "tokio")]
                 self.room.notify_waiters();
-                return Some(m);
+                return true;
             }
+            s.consumer_waiting = true;
             s = self.not_empty.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.consumer_waiting = false;
         }
+    }
+
+    /// Whether the plugin stopped or was detached (its in-hand messages are void).
+    pub fn is_gone(&self) -> bool {
+        self.lock().closed == Some(Closed::Gone)
     }
 
     /// Closes the queue; returns how many queued messages were discarded.
@@ -175,7 +203,14 @@ impl<T> Queue<T> {
             {
                 let mut s = self.lock();
                 match self.try_push(&mut s, msg, policy) {
-                    Ok(p) => return p,
+                    Ok(p) => {
+                        let wake = s.consumer_waiting;
+                        drop(s);
+                        if wake {
+                            self.not_empty.notify_one();
+                        }
+                        return p;
+                    }
                     Err(m) => msg = m,
                 }
             }
