@@ -143,6 +143,7 @@ impl<T> Queue<T> {
     /// `false` once closed (and drained, when draining).
     pub fn pop_batch(&self, out: &mut VecDeque<Message<T>>, max: usize) -> bool {
         let mut s = self.lock();
+        let mut yields = 0;
         loop {
             match s.closed {
                 Some(Closed::Gone) => return false,
@@ -158,6 +159,16 @@ impl<T> Queue<T> {
                 #[cfg(feature = "tokio")]
                 self.room.notify_waiters();
                 return true;
+            }
+            // Before parking, give the sender a few chances to fill the
+            // queue: a yield is far cheaper than a park/wake round trip, and
+            // it lets the worker take messages in batches.
+            if yields < 4 {
+                yields += 1;
+                drop(s);
+                std::thread::yield_now();
+                s = self.lock();
+                continue;
             }
             s.consumer_waiting = true;
             s = self.not_empty.wait(s).unwrap_or_else(|p| p.into_inner());
