@@ -6,7 +6,7 @@
 //!
 //! For interface crate authors:
 //!
-//! ```ignore
+//! ```text
 //! pub use fidius::{plugin_impl, PluginError};
 //!
 //! #[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
@@ -17,7 +17,7 @@
 //!
 //! For plugin crate authors:
 //!
-//! ```ignore
+//! ```text
 //! use my_interface::{plugin_impl, MyPlugin, PluginError};
 //!
 //! pub struct MyImpl;
