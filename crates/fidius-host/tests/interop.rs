@@ -130,5 +130,5 @@ fn fidius_059_host_loads_our_plugin() {
         "fidius 0.5.9 host failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("all 17 checks passed"), "{stdout}");
+    assert!(stdout.contains("all 19 checks passed"), "{stdout}");
 }

@@ -117,5 +117,20 @@ fn main() {
     let g: String = greeter.call_method(0, &("Ada".to_string(),)).expect("greet");
     check(g == "Hello, Ada!", "configured instance", &mut n);
 
+    // A server stream of this project's plugin, consumed by fidius 0.5.9's host.
+    let loaded = host.load("TickerImpl").expect("load TickerImpl");
+    check(loaded.info.interface_hash == 0xFD152C8AA1112FC3, "Ticker golden hash", &mut n);
+    let ticker = PluginHandle::from_loaded(loaded);
+    let items: Vec<u64> = futures::executor::block_on(async {
+        use futures::StreamExt;
+        let mut s = ticker.call_streaming::<_, u64>(0, &(4u32,)).await.expect("call_streaming");
+        let mut out = Vec::new();
+        while let Some(v) = s.next().await {
+            out.push(fidius::from_value::<u64>(v.expect("item")).expect("u64 item"));
+        }
+        out
+    });
+    check(items == [0, 1, 2, 3], "server stream read by fidius 0.5.9's host", &mut n);
+
     println!("legacy host: all {n} checks passed");
 }
