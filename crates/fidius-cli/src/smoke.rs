@@ -6,67 +6,15 @@ use crate::CmdResult;
 use fidius_core::MethodKind;
 use fidius_host::{CallError, LoadError, PluginHandle};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Builds the crate in `dir` and returns its cdylib.
 pub fn build_cdylib(dir: &Path, release: bool) -> Result<PathBuf, String> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        return Err(format!("no Cargo.toml in {}", dir.display()));
-    }
     eprintln!(
         "Building {} ({}) ...",
         dir.display(),
         if release { "release" } else { "debug" }
     );
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args([
-        "build",
-        "--lib",
-        "--message-format=json-render-diagnostics",
-        "--manifest-path",
-    ])
-    .arg(&manifest)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    if release {
-        cmd.arg("--release");
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "build failed for {} (see cargo's messages above)",
-            dir.display()
-        ));
-    }
-    let ext = std::env::consts::DLL_EXTENSION;
-    let mut found = None;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let cdylib = msg["target"]["crate_types"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|k| k == "cdylib"));
-        if msg["reason"] == "compiler-artifact" && cdylib {
-            found = msg["filenames"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f.as_str())
-                .find(|f| f.ends_with(&format!(".{ext}")))
-                .map(PathBuf::from)
-                .or(found);
-        }
-    }
-    found.ok_or_else(|| {
-        format!(
-            "{} built no cdylib: add `crate-type = [\"cdylib\"]` under [lib]",
-            dir.display()
-        )
-    })
+    fidius_host::package::build_package(dir, release).map_err(|e| e.to_string())
 }
 
 pub fn test(dir: &Path, release: bool) -> CmdResult {

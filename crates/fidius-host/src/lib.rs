@@ -18,6 +18,7 @@ pub mod host_import;
 pub mod info;
 pub mod loader;
 mod meta;
+pub mod package;
 pub mod signing;
 pub mod stream;
 
