@@ -204,3 +204,85 @@ pub fn temp_host(libs: &[&Path]) -> (tempfile::TempDir, fidius_host::PluginHost)
         .expect("host");
     (dir, host)
 }
+
+/// A harness for composing streams in tests (fidius 0.5 `streaming`
+/// feature; like there, not semver-stable).
+#[cfg(feature = "streaming")]
+pub mod streaming {
+    use fidius_core::Value;
+    use fidius_host::{CallError, ChunkStream};
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    struct Iter(std::vec::IntoIter<Value>);
+
+    impl futures_core::Stream for Iter {
+        type Item = Result<Value, CallError>;
+        fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Ready(self.0.next().map(Ok))
+        }
+    }
+
+    /// A stream that yields `values`.
+    pub fn stream_of(values: Vec<Value>) -> ChunkStream {
+        ChunkStream::new(Iter(values.into_iter()))
+    }
+
+    async fn next(stream: &mut ChunkStream) -> Option<Result<Value, CallError>> {
+        poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *stream), cx)).await
+    }
+
+    /// Every item of `stream`, stopping at the first error.
+    pub async fn collect(mut stream: ChunkStream) -> Result<Vec<Value>, CallError> {
+        let mut out = Vec::new();
+        while let Some(item) = next(&mut stream).await {
+            out.push(item?);
+        }
+        Ok(out)
+    }
+
+    /// Where [`pump`] delivers items.
+    pub trait StreamSink {
+        /// Accepts one item.
+        fn accept(&self, value: Value) -> impl Future<Output = Result<(), CallError>> + Send;
+    }
+
+    /// Feeds every item of `stream` to `sink`, stopping at the first error.
+    pub async fn pump(mut stream: ChunkStream, sink: &impl StreamSink) -> Result<(), CallError> {
+        while let Some(item) = next(&mut stream).await {
+            sink.accept(item?).await?;
+        }
+        Ok(())
+    }
+
+    /// A sink that keeps what it receives.
+    #[derive(Debug, Default)]
+    pub struct CollectSink(Mutex<Vec<Value>>);
+
+    impl CollectSink {
+        /// An empty sink.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Takes what it received so far.
+        pub fn take(&self) -> Vec<Value> {
+            std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        }
+    }
+
+    impl StreamSink for CollectSink {
+        #[allow(clippy::manual_async_fn)]
+        fn accept(&self, value: Value) -> impl Future<Output = Result<(), CallError>> + Send {
+            async move {
+                self.0.lock().unwrap_or_else(|p| p.into_inner()).push(value);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(feature = "streaming")]
+pub use streaming::{collect, pump, stream_of, CollectSink, StreamSink};
