@@ -348,14 +348,17 @@ where
     let Some(input) = (unsafe { input(in_ptr, in_len) }) else {
         return STATUS_SERIALIZATION_ERROR;
     };
-    let placed = match catch_unwind(AssertUnwindSafe(|| body(input))) {
+    // Encoding and dropping the reply run inside the guard too: a user
+    // `Serialize` or `Drop` impl that panics is reported, never unwound into C.
+    let guarded = catch_unwind(AssertUnwindSafe(|| match body(input) {
         // SAFETY: out pointers checked non-null; readable/writable per the contract.
-        Ok(Ok(Reply::Ok(o))) => unsafe { place(o, out_ptr, out_len) }.map(|()| STATUS_OK),
-        Ok(Ok(Reply::Err(e))) => {
-            // SAFETY: as above.
-            unsafe { place(e, out_ptr, out_len) }.map(|()| STATUS_PLUGIN_ERROR)
-        }
-        Ok(Err(code)) => Err(code),
+        Ok(Reply::Ok(o)) => unsafe { place(o, out_ptr, out_len) }.map(|()| STATUS_OK),
+        // SAFETY: as above.
+        Ok(Reply::Err(e)) => unsafe { place(e, out_ptr, out_len) }.map(|()| STATUS_PLUGIN_ERROR),
+        Err(code) => Err(code),
+    }));
+    let placed = match guarded {
+        Ok(placed) => placed,
         Err(payload) => {
             let msg = caught_panic(payload);
             // SAFETY: as above. If the message cannot be placed the panic is
@@ -512,11 +515,14 @@ where
         }
         return stash(slot, instance, input, c.output, c.status, &mut report);
     }
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(input)));
+    // Encoding and dropping the reply run inside the guard (see `run_plugin_allocated`).
+    let outcome = catch_unwind(AssertUnwindSafe(|| match body(input) {
+        Ok(Reply::Ok(o)) => write_arena(o, STATUS_OK, &mut *arena),
+        Ok(Reply::Err(e)) => write_arena(e, STATUS_PLUGIN_ERROR, &mut *arena),
+        Err(code) => ArenaWrite::Failed(code),
+    }));
     let result = match outcome {
-        Ok(Ok(Reply::Ok(o))) => write_arena(o, STATUS_OK, arena),
-        Ok(Ok(Reply::Err(e))) => write_arena(e, STATUS_PLUGIN_ERROR, arena),
-        Ok(Err(code)) => return code,
+        Ok(written) => written,
         Err(payload) => match write_arena(caught_panic(payload), STATUS_PANIC, arena) {
             // The message does not fit: report the panic without it.
             ArenaWrite::TooSmall(..) | ArenaWrite::Failed(_) => return report(0, STATUS_PANIC),
@@ -696,5 +702,98 @@ fn park_block_on<F: Future>(fut: F) -> F::Output {
             Poll::Ready(v) => return v,
             Poll::Pending => std::thread::park(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value whose `Serialize` impl panics once the size has been computed
+    /// (so the panic happens while writing into the output buffer).
+    struct PanicsOnWrite;
+
+    impl serde::Serialize for PanicsOnWrite {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if std::any::type_name::<S>().contains("SizeChecker") {
+                return s.serialize_u64(0);
+            }
+            panic!("serialize exploded")
+        }
+    }
+
+    /// A value whose `Drop` impl panics after it was encoded.
+    struct PanicsOnDrop(u32);
+
+    impl serde::Serialize for PanicsOnDrop {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_u32(self.0)
+        }
+    }
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("drop exploded")
+        }
+    }
+
+    fn call_allocated<O: WireOut>(o: impl FnOnce() -> O) -> (i32, Vec<u8>) {
+        let (mut ptr, mut len) = (std::ptr::null_mut(), 0u32);
+        // SAFETY: empty input; the out pointers are valid locals.
+        let status = unsafe {
+            run_plugin_allocated::<_, O, NoError>(std::ptr::null(), 0, &mut ptr, &mut len, |_| {
+                Ok(Reply::Ok(o()))
+            })
+        };
+        let bytes = if ptr.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: a buffer placed by `place`, `len` bytes long, freed once.
+            let v = unsafe { std::slice::from_raw_parts(ptr, len as usize) }.to_vec();
+            // SAFETY: as above.
+            unsafe { free_buffer(ptr, len as usize) };
+            v
+        };
+        (status, bytes)
+    }
+
+    fn panic_text(bytes: &[u8]) -> String {
+        bincode::deserialize(bytes).unwrap()
+    }
+
+    #[test]
+    fn panicking_serialize_is_reported_not_unwound() {
+        let (status, bytes) = call_allocated(|| Encode(PanicsOnWrite));
+        assert_eq!(status, STATUS_PANIC);
+        assert_eq!(panic_text(&bytes), "serialize exploded");
+        let (status, bytes) = call_allocated(|| Encode(PanicsOnDrop(7)));
+        assert_eq!(status, STATUS_PANIC);
+        assert_eq!(panic_text(&bytes), "drop exploded");
+    }
+
+    #[test]
+    fn panicking_serialize_in_arena_is_reported() {
+        let mut arena = vec![0u8; 256];
+        let (mut off, mut len) = (0u32, 0u32);
+        let mut instance = 0u8;
+        // SAFETY: empty input; the arena and out pointers are valid locals.
+        let status = unsafe {
+            run_arena::<_, Encode<PanicsOnWrite>, NoError>(
+                1,
+                &mut instance as *mut u8 as *mut c_void,
+                std::ptr::null(),
+                0,
+                arena.as_mut_ptr(),
+                arena.len() as u32,
+                &mut off,
+                &mut len,
+                |_| Ok(Reply::Ok(Encode(PanicsOnWrite))),
+            )
+        };
+        assert_eq!(status, STATUS_PANIC);
+        assert_eq!(
+            panic_text(&arena[off as usize..(off + len) as usize]),
+            "serialize exploded"
+        );
     }
 }

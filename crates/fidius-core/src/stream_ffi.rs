@@ -118,32 +118,38 @@ unsafe extern "C" fn producer_next<T: Serialize>(
     if state.done {
         return STATUS_STREAM_END;
     }
-    let pulled = catch_unwind(AssertUnwindSafe(|| state.source.next()));
+    // Pulling, encoding and dropping the item all run inside the guard: a
+    // panicking `Serialize` or `Drop` impl ends the stream with STATUS_PANIC.
+    let source = &mut state.source;
+    let pulled = catch_unwind(AssertUnwindSafe(|| match source.next() {
+        None => Step::End,
+        Some(Ok(item)) => match encode_into(&item, &mut *out) {
+            Ok(Some(n)) => Step::Written(n),
+            Ok(None) => match bincode::serialize(&item) {
+                Ok(b) if b.len() <= MAX_ITEM_LEN => Step::Encoded(b, STATUS_OK),
+                _ => Step::Failed(STATUS_SERIALIZATION_ERROR),
+            },
+            Err(()) => Step::Failed(STATUS_SERIALIZATION_ERROR),
+        },
+        Some(Err(e)) => match bincode::serialize(&e) {
+            Ok(b) => Step::Encoded(b, STATUS_PLUGIN_ERROR),
+            Err(_) => Step::Failed(STATUS_SERIALIZATION_ERROR),
+        },
+    }));
     let (encoded, status) = match pulled {
-        Ok(None) => {
+        Ok(Step::End) => {
             state.done = true;
             return STATUS_STREAM_END;
         }
-        Ok(Some(Ok(item))) => match encode_into(&item, out) {
-            Ok(Some(n)) => return report(n, STATUS_OK),
-            Ok(None) => match bincode::serialize(&item) {
-                Ok(b) if b.len() <= MAX_ITEM_LEN => (b, STATUS_OK),
-                _ => {
-                    state.done = true;
-                    return STATUS_SERIALIZATION_ERROR;
-                }
-            },
-            Err(()) => {
-                state.done = true;
-                return STATUS_SERIALIZATION_ERROR;
-            }
-        },
-        Ok(Some(Err(e))) => {
+        Ok(Step::Written(n)) => return report(n, STATUS_OK),
+        Ok(Step::Encoded(b, status)) => {
+            // An error item is the last one the stream yields.
+            state.done = status != STATUS_OK;
+            (b, status)
+        }
+        Ok(Step::Failed(code)) => {
             state.done = true;
-            match bincode::serialize(&e) {
-                Ok(b) => (b, STATUS_PLUGIN_ERROR),
-                Err(_) => return STATUS_SERIALIZATION_ERROR,
-            }
+            return code;
         }
         Err(payload) => {
             state.done = true;
@@ -162,6 +168,14 @@ unsafe extern "C" fn producer_next<T: Serialize>(
     let needed = encoded.len();
     state.pending = Some((encoded, status));
     report(needed, STATUS_BUFFER_TOO_SMALL)
+}
+
+/// What one guarded pull of a producer's source came to.
+enum Step {
+    End,
+    Written(usize),
+    Encoded(Vec<u8>, i32),
+    Failed(i32),
 }
 
 unsafe extern "C" fn producer_drop<T>(h: *mut FidiusStreamHandle) {
@@ -362,6 +376,27 @@ mod tests {
             }
         }
         assert!(matches!(p.pull(), Pulled::End));
+        assert!(matches!(p.pull(), Pulled::End));
+    }
+
+    /// An item whose `Serialize` impl panics.
+    struct Exploding;
+
+    impl Serialize for Exploding {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            panic!("item serialize exploded")
+        }
+    }
+
+    #[test]
+    fn panicking_item_serialize_ends_the_stream() {
+        let h = producer_handle(std::iter::once(Ok(Exploding)));
+        // SAFETY: a fresh handle from `producer_handle`.
+        let mut p = unsafe { StreamPuller::new(h) };
+        match p.pull() {
+            Pulled::Panic(m) => assert_eq!(m, "item serialize exploded"),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(p.pull(), Pulled::End));
     }
 
