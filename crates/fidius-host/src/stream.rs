@@ -4,7 +4,7 @@
 //! handle a host hands to a client-streaming plugin.
 //!
 //! Streams are pull-based and bounded: nothing is produced until pulled, the
-//! async pump holds at most a few batches, and dropping a stream drops the
+//! async pump queues at most a bounded number of items and bytes, and dropping a stream drops the
 //! producer (its cleanup runs).
 
 use crate::error::CallError;
@@ -143,7 +143,7 @@ enum State<T> {
     Direct(RawStream, PhantomData<fn() -> T>),
     #[cfg(feature = "streaming")]
     Pumped {
-        rx: tokio::sync::mpsc::Receiver<Vec<Result<T, CallError>>>,
+        queue: Arc<pumped::Queue<T>>,
         ready: std::collections::VecDeque<Result<T, CallError>>,
     },
     Done,
@@ -200,15 +200,10 @@ impl<T> Iterator for ItemStream<T> {
         let step = match &mut self.state {
             State::Direct(src, _) => decode_step(src.pull(), self.decode),
             #[cfg(feature = "streaming")]
-            State::Pumped { rx, ready } => {
-                if ready.is_empty() {
-                    match rx.blocking_recv() {
-                        Some(batch) => ready.extend(batch),
-                        None => {
-                            self.state = State::Done;
-                            return None;
-                        }
-                    }
+            State::Pumped { queue, ready } => {
+                if ready.is_empty() && !queue.wait_and_drain(ready) {
+                    self.state = State::Done;
+                    return None;
                 }
                 return ready.pop_front();
             }
@@ -221,19 +216,156 @@ impl<T> Iterator for ItemStream<T> {
     }
 }
 
-/// Batches queued between an async stream's pump thread and its consumer.
-pub const ASYNC_QUEUE_BATCHES: usize = 4;
-/// Items a pump gathers into one batch while the consumer is behind...
-pub const ASYNC_MAX_BATCH_ITEMS: usize = 64;
-/// ...or encoded bytes, whichever comes first (large items travel alone).
-pub const ASYNC_MAX_BATCH_BYTES: usize = 64 * 1024;
+/// Items an async stream's pump thread may queue ahead of its consumer...
+pub const ASYNC_MAX_QUEUED_ITEMS: usize = 256;
+/// ...or encoded bytes, whichever comes first (a large item still travels).
+pub const ASYNC_MAX_QUEUED_BYTES: usize = 256 * 1024;
 
 #[cfg(feature = "streaming")]
 mod pumped {
     use super::*;
+    use std::collections::VecDeque;
     use std::pin::Pin;
-    use std::task::{Context, Poll};
-    use tokio::sync::mpsc::error::TrySendError;
+    use std::sync::{Condvar, Mutex, MutexGuard};
+    use std::task::{Context, Poll, Waker};
+
+    /// The bounded hand-off between a pump thread and its consumer: the pump
+    /// pushes each item as soon as it is decoded (so nothing waits in the
+    /// pump while the producer is slow), the consumer takes everything queued
+    /// at once (so a busy stream moves in batches).
+    pub(crate) struct Queue<T> {
+        inner: Mutex<Inner<T>>,
+        /// Signalled on every change: room for the pump, items for a
+        /// blocking consumer.
+        changed: Condvar,
+    }
+
+    struct Inner<T> {
+        items: VecDeque<Result<T, CallError>>,
+        bytes: usize,
+        /// The pump pushed the last item (or died).
+        finished: bool,
+        /// The consumer dropped the stream: the pump stops at its next step.
+        abandoned: bool,
+        waker: Option<Waker>,
+    }
+
+    impl<T> Queue<T> {
+        fn new() -> Self {
+            Self {
+                inner: Mutex::new(Inner {
+                    items: VecDeque::new(),
+                    bytes: 0,
+                    finished: false,
+                    abandoned: false,
+                    waker: None,
+                }),
+                changed: Condvar::new(),
+            }
+        }
+
+        fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+            // Neither side panics while holding the lock; recover anyway.
+            self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        /// Pump side: queues one item (`last` = the stream ends with it),
+        /// waiting while the queue is full. `false` if the consumer is gone.
+        fn push(&self, item: Option<Result<T, CallError>>, bytes: usize, last: bool) -> bool {
+            let mut g = self.lock();
+            while !g.abandoned
+                && !g.items.is_empty()
+                && (g.items.len() >= ASYNC_MAX_QUEUED_ITEMS || g.bytes >= ASYNC_MAX_QUEUED_BYTES)
+            {
+                g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+            if g.abandoned {
+                return false;
+            }
+            if let Some(item) = item {
+                g.items.push_back(item);
+                g.bytes += bytes;
+            }
+            g.finished |= last;
+            let waker = g.waker.take();
+            drop(g);
+            self.changed.notify_all();
+            if let Some(w) = waker {
+                w.wake();
+            }
+            true
+        }
+
+        /// Moves every queued item into `ready`; `Some(false)` if the stream
+        /// is over, `None` if nothing is queued yet.
+        fn drain(
+            &self,
+            g: &mut Inner<T>,
+            ready: &mut VecDeque<Result<T, CallError>>,
+        ) -> Option<bool> {
+            if g.items.is_empty() {
+                return g.finished.then_some(false);
+            }
+            std::mem::swap(&mut g.items, ready);
+            g.bytes = 0;
+            self.changed.notify_all();
+            Some(true)
+        }
+
+        /// Blocking consumer: waits for items; `false` when the stream is over.
+        pub(crate) fn wait_and_drain(&self, ready: &mut VecDeque<Result<T, CallError>>) -> bool {
+            let mut g = self.lock();
+            loop {
+                if let Some(more) = self.drain(&mut g, ready) {
+                    return more;
+                }
+                g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+
+        /// Async consumer: drains, or registers `waker` for the next push.
+        fn poll_drain(
+            &self,
+            ready: &mut VecDeque<Result<T, CallError>>,
+            waker: &Waker,
+        ) -> Poll<bool> {
+            let mut g = self.lock();
+            match self.drain(&mut g, ready) {
+                Some(more) => Poll::Ready(more),
+                None => {
+                    match &mut g.waker {
+                        Some(w) if w.will_wake(waker) => {}
+                        slot => *slot = Some(waker.clone()),
+                    }
+                    Poll::Pending
+                }
+            }
+        }
+
+        /// The consumer is gone: release a pump waiting for room.
+        pub(crate) fn abandon(&self) {
+            self.lock().abandoned = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Marks the stream finished if the pump thread ends without saying so
+    /// (a panicking decoder), so a consumer never waits forever.
+    struct FinishOnExit<T>(Arc<Queue<T>>);
+
+    impl<T> Drop for FinishOnExit<T> {
+        fn drop(&mut self) {
+            let waker = {
+                let mut g = self.0.lock();
+                g.finished = true;
+                g.waker.take()
+            };
+            self.0.changed.notify_all();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
 
     impl<T: Send + 'static> ItemStream<T> {
         fn start_pump(&mut self) {
@@ -244,70 +376,48 @@ mod pumped {
             let State::Direct(mut src, _) = std::mem::replace(&mut self.state, State::Done) else {
                 unreachable!()
             };
-            let (tx, rx) =
-                tokio::sync::mpsc::channel::<Vec<Result<T, CallError>>>(ASYNC_QUEUE_BATCHES);
+            let queue = Arc::new(Queue::new());
+            let guard = FinishOnExit(queue.clone());
             let spawned = std::thread::Builder::new()
                 .name("fidius-stream-pump".into())
                 .spawn(move || {
-                    let mut batch: Vec<Result<T, CallError>> = Vec::new();
-                    let mut batch_bytes = 0usize;
+                    let queue = &guard.0;
                     loop {
                         let raw = src.pull();
-                        if let RawItem::Item(b) = &raw {
-                            batch_bytes += b.len();
-                        }
+                        let bytes = match &raw {
+                            RawItem::Item(b) => b.len(),
+                            _ => 0,
+                        };
                         let step = decode_step(raw, decode);
                         let last = !matches!(step, Some(Ok(_)));
-                        if let Some(item) = step {
-                            batch.push(item);
-                        }
-                        if last {
-                            if !batch.is_empty() {
-                                let _ = tx.blocking_send(batch);
-                            }
-                            return;
-                        }
-                        // A full batch waits for room (backpressure). Otherwise send
-                        // only when the queue is empty (the consumer is waiting):
-                        // low latency when it is idle, growing batches when busy.
-                        let full = batch.len() >= ASYNC_MAX_BATCH_ITEMS
-                            || batch_bytes >= ASYNC_MAX_BATCH_BYTES;
-                        if full {
-                            if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
-                                return;
-                            }
-                        } else if tx.capacity() == tx.max_capacity() {
-                            batch = match tx.try_send(batch) {
-                                Ok(()) => Vec::new(),
-                                Err(TrySendError::Full(b)) => b,
-                                Err(TrySendError::Closed(_)) => return,
-                            };
-                        }
-                        if batch.is_empty() {
-                            batch_bytes = 0;
-                        }
-                        if tx.is_closed() {
+                        if !queue.push(step, bytes, last) || last {
+                            // Dropping `src` here cancels the producer.
                             return;
                         }
                     }
                 });
-            self.state = match spawned {
-                Ok(_) => State::Pumped {
-                    rx,
-                    ready: Default::default(),
-                },
-                Err(e) => {
-                    let (tx, rx) = tokio::sync::mpsc::channel(1);
-                    let _ = tx.try_send(vec![Err(CallError::Backend {
+            if let Err(e) = spawned {
+                queue.push(
+                    Some(Err(CallError::Backend {
                         runtime: "host".into(),
                         message: format!("could not start the stream pump thread: {e}"),
-                    })]);
-                    State::Pumped {
-                        rx,
-                        ready: Default::default(),
-                    }
-                }
+                    })),
+                    0,
+                    true,
+                );
+            }
+            self.state = State::Pumped {
+                queue,
+                ready: VecDeque::new(),
             };
+        }
+    }
+
+    impl<T> Drop for ItemStream<T> {
+        fn drop(&mut self) {
+            if let State::Pumped { queue, .. } = &self.state {
+                queue.abandon();
+            }
         }
     }
 
@@ -327,16 +437,13 @@ mod pumped {
             let this = self.get_mut();
             this.start_pump();
             match &mut this.state {
-                State::Pumped { rx, ready } => {
+                State::Pumped { queue, ready } => {
                     if let Some(item) = ready.pop_front() {
                         return Poll::Ready(Some(item));
                     }
-                    match rx.poll_recv(cx) {
-                        Poll::Ready(Some(batch)) => {
-                            ready.extend(batch);
-                            Poll::Ready(ready.pop_front())
-                        }
-                        Poll::Ready(None) => {
+                    match queue.poll_drain(ready, cx.waker()) {
+                        Poll::Ready(true) => Poll::Ready(ready.pop_front()),
+                        Poll::Ready(false) => {
                             this.state = State::Done;
                             Poll::Ready(None)
                         }

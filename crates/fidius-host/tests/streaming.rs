@@ -217,13 +217,59 @@ fn a_slow_async_consumer_slows_the_producer() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let produced = PRODUCED.load(std::sync::atomic::Ordering::SeqCst) - start;
-        // The pump may run ahead by at most the queued batches, the batch in
-        // its hand and the consumer's unread part of a batch.
-        use fidius_host::stream::{ASYNC_MAX_BATCH_ITEMS as B, ASYNC_QUEUE_BATCHES as Q};
-        let bound = 20 + (Q + 2) * B as u64 as usize + 1;
+        // The pump may run ahead by at most one full queue, the consumer's
+        // unread part of a drained queue and the item in its hand.
+        use fidius_host::stream::ASYNC_MAX_QUEUED_ITEMS as Q;
+        let bound = 20 + 2 * Q + 1;
         assert!(
             (produced as usize) <= bound,
             "producer ran ahead: {produced} items for 20 consumed (bound {bound})"
         );
+    });
+}
+
+/// A source that yields two items, then blocks until released: the second
+/// item must reach an async consumer while the producer is still blocked.
+struct StallAfterTwo {
+    sent: u32,
+    release: std::sync::mpsc::Receiver<()>,
+    buf: Vec<u8>,
+}
+
+impl fidius_host::stream::RawSource for StallAfterTwo {
+    fn pull(&mut self) -> fidius_host::stream::RawItem<'_> {
+        use fidius_host::stream::RawItem;
+        if self.sent == 2 {
+            let _ = self.release.recv();
+            return RawItem::End;
+        }
+        self.sent += 1;
+        self.buf = fidius_core::wire::serialize(&self.sent).unwrap();
+        RawItem::Item(&self.buf)
+    }
+}
+
+#[test]
+fn an_async_consumer_gets_every_item_while_the_producer_is_blocked() {
+    let (release, rx) = std::sync::mpsc::channel();
+    let src = StallAfterTwo {
+        sent: 0,
+        release: rx,
+        buf: Vec::new(),
+    };
+    let mut s = fidius_host::stream::ItemStream::<u32>::new(Box::new(src));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for want in 1..=2u32 {
+            let got = tokio::time::timeout(Duration::from_secs(20), next(&mut s))
+                .await
+                .unwrap_or_else(|_| panic!("item {want} held back while the producer is blocked"));
+            assert_eq!(got.unwrap().unwrap(), want);
+        }
+        release.send(()).unwrap();
+        assert!(next(&mut s).await.is_none());
     });
 }
