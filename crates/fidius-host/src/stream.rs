@@ -247,6 +247,9 @@ mod pumped {
         finished: bool,
         /// The consumer dropped the stream: the pump stops at its next step.
         abandoned: bool,
+        /// A side is parked on `changed` (signal only then: a notify is a syscall).
+        pump_parked: bool,
+        consumer_parked: bool,
         waker: Option<Waker>,
     }
 
@@ -258,6 +261,8 @@ mod pumped {
                     bytes: 0,
                     finished: false,
                     abandoned: false,
+                    pump_parked: false,
+                    consumer_parked: false,
                     waker: None,
                 }),
                 changed: Condvar::new(),
@@ -277,7 +282,9 @@ mod pumped {
                 && !g.items.is_empty()
                 && (g.items.len() >= ASYNC_MAX_QUEUED_ITEMS || g.bytes >= ASYNC_MAX_QUEUED_BYTES)
             {
+                g.pump_parked = true;
                 g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+                g.pump_parked = false;
             }
             if g.abandoned {
                 return false;
@@ -288,8 +295,11 @@ mod pumped {
             }
             g.finished |= last;
             let waker = g.waker.take();
+            let parked = g.consumer_parked;
             drop(g);
-            self.changed.notify_all();
+            if parked {
+                self.changed.notify_all();
+            }
             if let Some(w) = waker {
                 w.wake();
             }
@@ -308,7 +318,9 @@ mod pumped {
             }
             std::mem::swap(&mut g.items, ready);
             g.bytes = 0;
-            self.changed.notify_all();
+            if g.pump_parked {
+                self.changed.notify_all();
+            }
             Some(true)
         }
 
@@ -319,7 +331,9 @@ mod pumped {
                 if let Some(more) = self.drain(&mut g, ready) {
                     return more;
                 }
+                g.consumer_parked = true;
                 g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+                g.consumer_parked = false;
             }
         }
 
