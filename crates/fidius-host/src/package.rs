@@ -23,23 +23,23 @@ pub fn discover_packages(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
     Ok(out)
 }
 
-/// Unpacks a `.fid` archive safely into `dest`; with `keys`, the unpacked
-/// package's signature must verify (it is removed again if it does not).
+/// Unpacks a `.fid` archive safely into `dest`. With `keys`, the package's
+/// signature is verified before it is moved out of staging, so a package
+/// that fails verification never appears in `dest`; without, an unsigned
+/// package is accepted with a warning (fidius 0.5 behaviour).
 pub fn unpack_fid(
     archive: &Path,
     dest: &Path,
     keys: Option<&[ed25519_dalek::VerifyingKey]>,
 ) -> Result<PathBuf, PackageError> {
-    let dir = unpack_package(archive, dest)?;
-    if let Some(keys) = keys {
-        if let Err(e) = verify_package(&dir, keys) {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
+    let Some(keys) = keys else {
+        let dir = unpack_package(archive, dest)?;
+        if !dir.join(PACKAGE_SIG_FILE).exists() {
+            tracing::warn!(package = %dir.display(), "unpacked an unsigned package");
         }
-    } else if !dir.join(PACKAGE_SIG_FILE).exists() {
-        tracing::warn!(package = %dir.display(), "unpacked an unsigned package");
-    }
-    Ok(dir)
+        return Ok(dir);
+    };
+    unpack_package_verified(archive, dest, &UnpackOptions::default(), keys)
 }
 
 /// Builds a Rust source package (any crate with a cdylib) with cargo and

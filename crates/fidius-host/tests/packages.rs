@@ -44,11 +44,25 @@ fn discover_load_and_verified_unpack() {
     let dest = root.path().join("installed");
     let dir = unpack_fid(&fid, &dest, Some(&[vk])).unwrap();
     assert!(dir.join("package.toml").is_file());
-    // A package signed by an untrusted key is refused and removed again.
+    // A package signed by an untrusted key is refused while still staged:
+    // nothing of it ever appears in the destination.
     let dest2 = root.path().join("installed2");
     assert!(matches!(
         unpack_fid(&fid, &dest2, Some(&[other])),
         Err(PackageError::SignatureInvalid { .. })
     ));
-    assert!(!dest2.join("alpha-1.0.0").exists());
+    assert_eq!(std::fs::read_dir(&dest2).unwrap().count(), 0);
+    // An unsigned package is refused when keys are given.
+    let b = root.path().join("beta");
+    let unsigned = pack_package(&b, Some(&root.path().join("beta.fid")))
+        .unwrap()
+        .path;
+    let dest3 = root.path().join("installed3");
+    assert!(matches!(
+        unpack_fid(&unsigned, &dest3, Some(&[vk])),
+        Err(PackageError::SignatureNotFound { .. })
+    ));
+    assert_eq!(std::fs::read_dir(&dest3).unwrap().count(), 0);
+    // Without keys it is accepted (with a warning), as in fidius 0.5.
+    assert!(unpack_fid(&unsigned, &dest3, None).is_ok());
 }

@@ -141,6 +141,27 @@ pub fn unpack_package_with_options(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<PathBuf, PackageError> {
+    unpack_staged(archive, dest, opts, None)
+}
+
+/// As [`unpack_package_with_options`], but the package's signature must
+/// verify against one of `keys` while it is still in the staging directory:
+/// an unsigned or tampered package never appears in `dest`.
+pub fn unpack_package_verified(
+    archive: &Path,
+    dest: &Path,
+    opts: &UnpackOptions,
+    keys: &[ed25519_dalek::VerifyingKey],
+) -> Result<PathBuf, PackageError> {
+    unpack_staged(archive, dest, opts, Some(keys))
+}
+
+fn unpack_staged(
+    archive: &Path,
+    dest: &Path,
+    opts: &UnpackOptions,
+    keys: Option<&[ed25519_dalek::VerifyingKey]>,
+) -> Result<PathBuf, PackageError> {
     let compressed = std::fs::metadata(archive)?.len();
     let limit = if opts.max_ratio == 0 {
         opts.max_decompressed
@@ -220,12 +241,25 @@ pub fn unpack_package_with_options(
         .filter(|p| p.is_dir() && p.join(MANIFEST_FILE).is_file())
         .collect();
     tops.sort();
+    if tops.len() > 1 {
+        let names: Vec<String> = tops
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        return Err(PackageError::InvalidArchive(format!(
+            "more than one top-level package directory ({}): a .fid holds exactly one",
+            names.join(", ")
+        )));
+    }
     let Some(top) = tops.into_iter().next() else {
         return Err(PackageError::InvalidArchive(
             "no top-level directory with a package.toml".into(),
         ));
     };
     load_manifest_untyped(&top)?;
+    if let Some(keys) = keys {
+        crate::verify_package(&top, keys)?;
+    }
     let name = top.file_name().expect("a directory name").to_owned();
     let final_dir = dest.join(&name);
     if final_dir.exists() {
@@ -239,7 +273,14 @@ pub fn unpack_package_with_options(
         let parked = old.path().join("package");
         std::fs::rename(&final_dir, &parked)?;
         if let Err(e) = std::fs::rename(&top, &final_dir) {
-            let _ = std::fs::rename(&parked, &final_dir);
+            if std::fs::rename(&parked, &final_dir).is_err() {
+                // Never delete the only copy of the old package: leave it parked.
+                let kept = old.keep();
+                tracing::error!(
+                    old = %kept.join("package").display(),
+                    "could not restore the previous package after a failed overwrite"
+                );
+            }
             return Err(e.into());
         }
     } else {

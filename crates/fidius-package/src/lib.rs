@@ -12,7 +12,8 @@ pub mod digest;
 pub mod manifest;
 
 pub use archive::{
-    pack_package, unpack_package, unpack_package_with_options, PackResult, UnpackOptions,
+    pack_package, unpack_package, unpack_package_verified, unpack_package_with_options, PackResult,
+    UnpackOptions,
 };
 pub use digest::{package_digest, sign_package, verify_package, PACKAGE_SIG_FILE};
 pub use manifest::{

@@ -187,6 +187,19 @@ fn hostile_entries_are_refused() {
             |e| matches!(e, PackageError::InvalidArchive(_)),
         ),
         (
+            "two packages",
+            vec![
+                manifest_entry(),
+                raw_entry(
+                    "other-1/package.toml",
+                    tar::EntryType::Regular,
+                    &manifest_entry().1,
+                    None,
+                ),
+            ],
+            |e| matches!(e, PackageError::InvalidArchive(m) if m.contains("more than one")),
+        ),
+        (
             "no manifest",
             vec![raw_entry("x/readme", tar::EntryType::Regular, b"hi", None)],
             |e| matches!(e, PackageError::InvalidArchive(_)),
