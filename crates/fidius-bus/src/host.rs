@@ -381,28 +381,57 @@ impl<T: Send + Sync + 'static> Host<T> {
     /// returns how many queued it. Plugins that have stopped count as
     /// undeliverable ([`Host::undeliverable`]).
     pub fn send(&mut self, message: impl Into<Message<T>>) -> usize {
-        let message = message.into();
+        self.send_until(message.into(), None)
+    }
+
+    /// [`Host::send`], waiting for room in a full `Block` queue only until
+    /// `deadline` (past it, that plugin's copy is dropped and counted). With
+    /// a deadline every plugin with room gets the message first, so one full
+    /// queue does not hold back the others.
+    fn send_until(&mut self, message: Message<T>, deadline: Option<Instant>) -> usize {
         let mut delivered = 0;
-        for slot in &self.core.slots {
-            if Core::wants(slot, &message) {
-                let pushed = slot.queue.push(message.clone(), slot.policy);
-                delivered += self.core.account(slot, pushed);
+        let mut full = Vec::new();
+        for (i, slot) in self.core.slots.iter().enumerate() {
+            if !Core::wants(slot, &message) {
+                continue;
             }
+            let pushed = if deadline.is_some() {
+                match slot.queue.offer(message.clone(), slot.policy) {
+                    Ok(pushed) => pushed,
+                    Err(_) => {
+                        full.push(i);
+                        continue;
+                    }
+                }
+            } else {
+                slot.queue.push(message.clone(), slot.policy)
+            };
+            delivered += self.core.account(slot, pushed);
+        }
+        for i in full {
+            let slot = &self.core.slots[i];
+            let pushed = slot
+                .queue
+                .push_until(message.clone(), slot.policy, deadline);
+            delivered += self.core.account(slot, pushed);
         }
         delivered
     }
 
     /// Sends a request built around a [`Replier`] and collects every reply,
     /// returning once each plugin that received it has handled it (or at
-    /// `timeout`, with the replies so far).
+    /// `timeout`, with the replies so far). The timeout covers the send too:
+    /// a plugin whose full `Block` queue has no room by then does not get
+    /// the request (counted as dropped).
     pub fn request<R: Send + 'static>(
         &mut self,
         build: impl FnOnce(Replier<R>) -> T,
         timeout: Duration,
     ) -> Vec<R> {
+        let deadline = Instant::now() + timeout;
         let (tx, rx) = mpsc::channel();
-        self.send(build(Replier(tx)));
-        collect_replies(&rx, timeout)
+        self.send_until(build(Replier(tx)).into(), Some(deadline));
+        collect_replies(&rx, deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Messages that found a plugin already stopped.
@@ -465,9 +494,13 @@ pub(crate) fn collect_replies<R>(rx: &mpsc::Receiver<R>, timeout: Duration) -> V
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match rx.recv_timeout(left) {
             Ok(r) => replies.push(r),
-            Err(_) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return replies,
+            Err(mpsc::RecvTimeoutError::Timeout) => break,
         }
     }
+    // Replies that arrived by the deadline count, even if it has passed
+    // (e.g. while the send waited for room in a full queue).
+    replies.extend(rx.try_iter());
     replies
 }
 
@@ -527,6 +560,10 @@ fn join(
         .unwrap_or_else(|p| Err(PluginFailure::Panicked(panic_text(&*p))))
 }
 
+/// Dropping a host closes every queue, lets each plugin drain what it has
+/// and joins its thread (the original crate's contract): a plugin stuck in
+/// a handler keeps the drop waiting. Use [`Host::end_with_deadline`] to
+/// bound shutdown.
 impl<T> Drop for Host<T> {
     fn drop(&mut self) {
         // Like `end`, without reports: close, drain, join.

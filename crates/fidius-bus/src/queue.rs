@@ -114,8 +114,32 @@ impl<T> Queue<T> {
         }
     }
 
+    /// One offer without waiting: `Err(msg)` if a `Block` queue is full.
+    pub fn offer(&self, msg: Message<T>, policy: QueuePolicy) -> Result<Push, Message<T>> {
+        let mut s = self.lock();
+        let pushed = self.try_push(&mut s, msg, policy)?;
+        let wake = s.consumer_waiting;
+        drop(s);
+        if wake {
+            self.not_empty.notify_one();
+        }
+        Ok(pushed)
+    }
+
     /// Offers a message, waiting (blocking the thread) for room under `Block`.
-    pub fn push(&self, mut msg: Message<T>, policy: QueuePolicy) -> Push {
+    pub fn push(&self, msg: Message<T>, policy: QueuePolicy) -> Push {
+        self.push_until(msg, policy, None)
+    }
+
+    /// [`Queue::push`], but under `Block` waits for room only until
+    /// `deadline`; past it the message is dropped for this plugin
+    /// (`Push::Dropped`, counted like any drop).
+    pub fn push_until(
+        &self,
+        mut msg: Message<T>,
+        policy: QueuePolicy,
+        deadline: Option<std::time::Instant>,
+    ) -> Push {
         let mut s = self.lock();
         loop {
             match self.try_push(&mut s, msg, policy) {
@@ -132,7 +156,20 @@ impl<T> Queue<T> {
                 Err(m) => {
                     msg = m;
                     s.senders_waiting += 1;
-                    s = self.not_full.wait(s).unwrap_or_else(|p| p.into_inner());
+                    s = match deadline {
+                        None => self.not_full.wait(s).unwrap_or_else(|p| p.into_inner()),
+                        Some(at) => {
+                            let left = at.saturating_duration_since(std::time::Instant::now());
+                            if left.is_zero() {
+                                s.senders_waiting -= 1;
+                                return Push::Dropped;
+                            }
+                            self.not_full
+                                .wait_timeout(s, left)
+                                .unwrap_or_else(|p| p.into_inner())
+                                .0
+                        }
+                    };
                     s.senders_waiting -= 1;
                 }
             }

@@ -75,26 +75,46 @@ impl<T: Send + Sync + 'static> Host<T> {
     /// Sends `message` to every interested plugin; under `Block` it awaits
     /// room without blocking a thread. Returns how many queued it.
     pub async fn send(&mut self, message: impl Into<Message<T>>) -> usize {
-        let message = message.into();
+        self.send_until(message.into(), None).await
+    }
+
+    /// [`Host::send`], awaiting room in a full `Block` queue only until
+    /// `deadline` (past it, that plugin's copy is dropped and counted).
+    async fn send_until(
+        &mut self,
+        message: Message<T>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> usize {
         let mut delivered = 0;
         for slot in &self.core.slots {
             if Core::wants(slot, &message) {
-                let pushed = slot.queue.push_async(message.clone(), slot.policy).await;
+                let push = slot.queue.push_async(message.clone(), slot.policy);
+                let pushed = match deadline {
+                    None => push.await,
+                    // Cancelling `push_async` only drops this plugin's copy.
+                    Some(at) => tokio::time::timeout_at(at, push)
+                        .await
+                        .unwrap_or(crate::queue::Push::Dropped),
+                };
                 delivered += self.core.account(slot, pushed);
             }
         }
         delivered
     }
 
-    /// Sends a request around a [`Replier`] and awaits every reply (or the timeout).
+    /// Sends a request around a [`Replier`] and awaits every reply (or the
+    /// timeout, which covers awaiting room in full queues too).
     pub async fn request<R: Send + 'static>(
         &mut self,
         build: impl FnOnce(Replier<R>) -> T,
         timeout: Duration,
     ) -> Vec<R> {
+        let deadline = tokio::time::Instant::now() + timeout;
         let (tx, rx) = mpsc::channel();
-        self.send(build(Replier(tx))).await;
-        tokio::task::spawn_blocking(move || collect_replies(&rx, timeout))
+        self.send_until(build(Replier(tx)).into(), Some(deadline))
+            .await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tokio::task::spawn_blocking(move || collect_replies(&rx, left))
             .await
             .unwrap_or_default()
     }

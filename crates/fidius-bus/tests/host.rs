@@ -337,3 +337,42 @@ fn end_with_deadline_reports_stuck_plugins() {
     assert_eq!(reports[1].result, Ok(None));
     gate.send(()).unwrap(); // let the stuck worker finish
 }
+
+#[derive(Debug)]
+enum Job {
+    Fill,
+    Ping(Replier<String>),
+}
+
+#[test]
+fn request_timeout_bounds_the_send_to_a_full_blocking_queue() {
+    // A plugin stuck in a handler with its (Block, capacity 1) queue full:
+    // the request must still return at its timeout, with the other reply.
+    let mut host = Host::new();
+    // Declared after the host: on a failed assertion the gate is dropped
+    // first, releasing the stuck handler before the host's drop joins it.
+    let (gate_tx, gate_rx) = channel::<()>();
+    let (start_tx, start_rx) = channel::<()>();
+    let stuck = host.attach_with_capacity(
+        from_fn(move |_m: Message<Job>| {
+            let _ = start_tx.send(());
+            let _ = gate_rx.recv();
+            None
+        }),
+        1,
+    );
+    host.attach(from_fn(|m: Message<Job>| {
+        if let Job::Ping(r) = &*m {
+            r.reply("pong".to_string());
+        }
+        None
+    }));
+    host.send(Job::Fill);
+    start_rx.recv().unwrap(); // the stuck plugin holds the first message
+    host.send(Job::Fill); // and its queue is now full
+    let replies = host.request(Job::Ping, Duration::from_millis(300));
+    assert_eq!(replies, ["pong"]);
+    assert_eq!(host.metrics(stuck).unwrap().dropped, 1);
+    drop(gate_tx); // release the stuck handler so `end` can drain
+    host.end();
+}
