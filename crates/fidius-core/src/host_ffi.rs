@@ -223,13 +223,20 @@ pub unsafe fn bind_checked(
         if table.is_null() {
             return BIND_ERR_NULL;
         }
-        // SAFETY: non-null; the first two fields exist in every table version.
-        let t = unsafe { &*table };
-        if (t.table_size as usize) < std::mem::size_of::<HostFunctionTable>()
-            || t.abi_version != crate::ABI_VERSION
-        {
+        // SAFETY: non-null; the leading `table_size` and `abi_version` fields
+        // exist in every table version, so they are read by place before a
+        // reference to the whole (possibly shorter, older) table is formed.
+        let (size, abi) = unsafe {
+            (
+                std::ptr::addr_of!((*table).table_size).read(),
+                std::ptr::addr_of!((*table).abi_version).read(),
+            )
+        };
+        if (size as usize) < std::mem::size_of::<HostFunctionTable>() || abi != crate::ABI_VERSION {
             return BIND_ERR_ABI;
         }
+        // SAFETY: the table says it is at least as large as this version's.
+        let t = unsafe { &*table };
         if t.interface_hash != hash {
             return BIND_ERR_HASH_MISMATCH;
         }

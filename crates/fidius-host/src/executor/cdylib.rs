@@ -325,25 +325,27 @@ impl CdylibExecutor {
                 "plugin returned a null output buffer with length {out_len}"
             )));
         }
-        let bytes: &[u8] = if out_ptr.is_null() {
-            &[]
-        } else {
-            // SAFETY: the plugin hands us `out_len` readable bytes at `out_ptr`
-            // until we call its `free_buffer`.
-            unsafe { std::slice::from_raw_parts(out_ptr, out_len as usize) }
+        if out_ptr.is_null() {
+            return match status {
+                STATUS_OK => sink(&[]),
+                STATUS_PLUGIN_ERROR => Err(decode_plugin_error(&[])),
+                _ => Err(CallError::Panic(decode_panic(&[]))),
+            };
+        }
+        // Frees the buffer however the read ends, a panicking sink included.
+        let owned = PluginBuffer {
+            ptr: out_ptr,
+            len: out_len as usize,
+            free: self.free_buffer,
         };
-        let result = match status {
+        // SAFETY: the plugin hands us `out_len` readable bytes at `out_ptr`
+        // until we call its `free_buffer` (when `owned` drops, after this use).
+        let bytes = unsafe { std::slice::from_raw_parts(owned.ptr, owned.len) };
+        match status {
             STATUS_OK => sink(bytes),
             STATUS_PLUGIN_ERROR => Err(decode_plugin_error(bytes)),
             _ => Err(CallError::Panic(decode_panic(bytes))),
-        };
-        if !out_ptr.is_null() {
-            if let Some(free) = self.free_buffer {
-                // SAFETY: returning the plugin's own buffer, exactly once.
-                unsafe { free(out_ptr, out_len as usize) };
-            }
         }
-        result
     }
 
     /// Turns the result of a stream-producing slot into a source.
@@ -746,5 +748,23 @@ impl PluginExecutor for CdylibExecutor {
 
     fn trait_metadata(&self) -> Vec<(&str, &str)> {
         CdylibExecutor::trait_metadata(self)
+    }
+}
+
+/// A plugin-allocated output buffer, returned to the plugin's `free_buffer`
+/// when dropped (also on unwind).
+struct PluginBuffer {
+    ptr: *mut u8,
+    len: usize,
+    free: Option<FreeBufferFn>,
+}
+
+impl Drop for PluginBuffer {
+    fn drop(&mut self) {
+        if let Some(free) = self.free {
+            // SAFETY: the plugin's own non-null buffer of `len` bytes, returned
+            // exactly once (this guard owns it and drops once).
+            unsafe { free(self.ptr, self.len) };
+        }
     }
 }
