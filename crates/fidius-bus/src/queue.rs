@@ -118,12 +118,19 @@ impl<T> Queue<T> {
     pub fn offer(&self, msg: Message<T>, policy: QueuePolicy) -> Result<Push, Message<T>> {
         let mut s = self.lock();
         let pushed = self.try_push(&mut s, msg, policy)?;
+        Ok(self.release_after_push(s, pushed))
+    }
+
+    /// Unlocks after a successful offer and wakes the worker if it waits;
+    /// woken outside the lock, so it does not wake only to block on the
+    /// mutex we still hold.
+    fn release_after_push(&self, s: MutexGuard<'_, State<T>>, pushed: Push) -> Push {
         let wake = s.consumer_waiting;
         drop(s);
         if wake {
             self.not_empty.notify_one();
         }
-        Ok(pushed)
+        pushed
     }
 
     /// Offers a message, waiting (blocking the thread) for room under `Block`.
@@ -143,16 +150,7 @@ impl<T> Queue<T> {
         let mut s = self.lock();
         loop {
             match self.try_push(&mut s, msg, policy) {
-                Ok(p) => {
-                    let wake = s.consumer_waiting;
-                    drop(s);
-                    // Woken outside the lock, so the worker does not wake
-                    // only to block on the mutex we still hold.
-                    if wake {
-                        self.not_empty.notify_one();
-                    }
-                    return p;
-                }
+                Ok(p) => return self.release_after_push(s, p),
                 Err(m) => {
                     msg = m;
                     s.senders_waiting += 1;
@@ -251,14 +249,7 @@ impl<T> Queue<T> {
             {
                 let mut s = self.lock();
                 match self.try_push(&mut s, msg, policy) {
-                    Ok(p) => {
-                        let wake = s.consumer_waiting;
-                        drop(s);
-                        if wake {
-                            self.not_empty.notify_one();
-                        }
-                        return p;
-                    }
+                    Ok(p) => return self.release_after_push(s, p),
                     Err(m) => msg = m,
                 }
             }
