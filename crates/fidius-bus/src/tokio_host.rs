@@ -85,19 +85,36 @@ impl<T: Send + Sync + 'static> Host<T> {
         message: Message<T>,
         deadline: Option<tokio::time::Instant>,
     ) -> usize {
-        let mut delivered = 0;
-        for slot in &self.core.slots {
-            if Core::wants(slot, &message) {
-                let push = slot.queue.push_async(message.clone(), slot.policy);
-                let pushed = match deadline {
-                    None => push.await,
-                    // Cancelling `push_async` only drops this plugin's copy.
-                    Some(at) => tokio::time::timeout_at(at, push)
-                        .await
-                        .unwrap_or(crate::queue::Push::Dropped),
-                };
-                delivered += self.core.account(slot, pushed);
+        let Some(at) = deadline else {
+            let mut delivered = 0;
+            for slot in &self.core.slots {
+                if Core::wants(slot, &message) {
+                    let pushed = slot.queue.push_async(message.clone(), slot.policy).await;
+                    delivered += self.core.account(slot, pushed);
+                }
             }
+            return delivered;
+        };
+        // Every plugin with room first, so one full queue does not hold back
+        // the others; then the full ones, each until the deadline.
+        let mut delivered = 0;
+        let mut full = Vec::new();
+        for (i, slot) in self.core.slots.iter().enumerate() {
+            if Core::wants(slot, &message) {
+                match slot.queue.offer(message.clone(), slot.policy) {
+                    Ok(pushed) => delivered += self.core.account(slot, pushed),
+                    Err(_) => full.push(i),
+                }
+            }
+        }
+        for i in full {
+            let slot = &self.core.slots[i];
+            let push = slot.queue.push_async(message.clone(), slot.policy);
+            // Cancelling `push_async` only drops this plugin's copy.
+            let pushed = tokio::time::timeout_at(at, push)
+                .await
+                .unwrap_or(crate::queue::Push::Dropped);
+            delivered += self.core.account(slot, pushed);
         }
         delivered
     }

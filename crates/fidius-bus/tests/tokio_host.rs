@@ -93,3 +93,43 @@ async fn request_reply_and_deadline() {
     let reports = host.end_with_deadline(Duration::from_secs(10)).await;
     assert!(reports.iter().all(|r| r.result == Ok(None)));
 }
+
+#[derive(Debug)]
+enum Job {
+    Fill,
+    Ping(Replier<u32>),
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn request_timeout_bounds_the_send_to_a_full_blocking_queue() {
+    let mut host = Host::new();
+    // Declared after the host, so a failed assertion releases the stuck
+    // handler before anything waits for it.
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let (start_tx, start_rx) = std::sync::mpsc::channel::<()>();
+    let stuck = host.attach_with_capacity(
+        from_fn(move |_m: Message<Job>| {
+            let _ = start_tx.send(());
+            let _ = gate_rx.recv();
+            None
+        }),
+        1,
+    );
+    host.attach(from_fn(|m: Message<Job>| {
+        if let Job::Ping(r) = &*m {
+            r.reply(7);
+        }
+        None
+    }));
+    host.send(Job::Fill).await;
+    tokio::task::spawn_blocking(move || start_rx.recv().unwrap())
+        .await
+        .unwrap();
+    host.send(Job::Fill).await; // the stuck plugin's queue is now full
+    let replies = host.request(Job::Ping, Duration::from_millis(300)).await;
+    assert_eq!(replies, [7]);
+    assert_eq!(host.metrics(stuck).unwrap().dropped, 1);
+    drop(gate_tx);
+    let reports = host.end_with_deadline(Duration::from_secs(10)).await;
+    assert!(reports.iter().all(|r| r.result == Ok(None)));
+}
