@@ -6,6 +6,8 @@
 //! (`interface.rs`), the host client (`client.rs`) and the impl (`impl_gen.rs`)
 //! work from that IR.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 
 mod attrs;

@@ -32,6 +32,8 @@
 //! fidius::fidius_plugin_registry!();
 //! ```
 
+#![warn(missing_docs)]
+
 pub use fidius_core::{
     descriptor, error, fidius_plugin_registry, from_value, hash, host_ffi, inventory, kind,
     registry, status, stream_ffi, stream_marker, to_value, wire, BufferStrategyKind, MethodKind,
