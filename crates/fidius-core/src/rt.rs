@@ -299,15 +299,18 @@ unsafe fn place<O: WireOut>(o: O, out_ptr: *mut *mut u8, out_len: *mut u32) -> R
         }
     }
     let ptr = if size <= SMALL_BLOCK {
-        let blk = take_block().ok_or(STATUS_SERIALIZATION_ERROR)?;
+        // Returned to the pool on every way out but success, a panic in the
+        // user's `Serialize` or `Drop` included.
+        let blk = UnplacedBlock(take_block().ok_or(STATUS_SERIALIZATION_ERROR)?);
         // SAFETY: a fresh block of SMALL_BLOCK >= size writable bytes.
-        let buf = unsafe { std::slice::from_raw_parts_mut(blk, size) };
-        if let Err(e) = o.wire_write(buf) {
-            // SAFETY: the block was never handed out.
-            unsafe { give_block(blk) };
-            return Err(e);
-        }
-        blk
+        let buf = unsafe { std::slice::from_raw_parts_mut(blk.0, size) };
+        o.wire_write(buf)?;
+        // Dropped before the block is handed over, so a panicking `Drop`
+        // cannot leave a handed-over block behind.
+        drop(o);
+        let ptr = blk.0;
+        std::mem::forget(blk);
+        ptr
     } else {
         let b = o.into_wire_box(size)?;
         if b.len() != size {
@@ -321,6 +324,16 @@ unsafe fn place<O: WireOut>(o: O, out_ptr: *mut *mut u8, out_len: *mut u32) -> R
         *out_len = len;
     }
     Ok(())
+}
+
+/// A pooled block not yet handed to the host: back to the pool when dropped.
+struct UnplacedBlock(*mut u8);
+
+impl Drop for UnplacedBlock {
+    fn drop(&mut self) {
+        // SAFETY: a block from `take_block` that was never handed out.
+        unsafe { give_block(self.0) };
+    }
 }
 
 /// Runs a `PluginAllocated` shim body with the fidius status protocol.
@@ -363,7 +376,8 @@ where
             let msg = caught_panic(payload);
             // SAFETY: as above. If the message cannot be placed the panic is
             // still reported, without it.
-            Ok(unsafe { place(msg, out_ptr, out_len) }.map_or(STATUS_PANIC, |()| STATUS_PANIC))
+            let _ = unsafe { place(msg, out_ptr, out_len) };
+            return STATUS_PANIC;
         }
     };
     placed.unwrap_or_else(|code| code)
@@ -405,7 +419,8 @@ where
         Err(payload) => {
             let msg = caught_panic(payload);
             // SAFETY: as above; the message is best-effort.
-            unsafe { place(msg, out_ptr, out_len) }.map_or(STATUS_PANIC, |()| STATUS_PANIC)
+            let _ = unsafe { place(msg, out_ptr, out_len) };
+            STATUS_PANIC
         }
     }
 }
@@ -769,6 +784,27 @@ mod tests {
         let (status, bytes) = call_allocated(|| Encode(PanicsOnDrop(7)));
         assert_eq!(status, STATUS_PANIC);
         assert_eq!(panic_text(&bytes), "drop exploded");
+    }
+
+    #[test]
+    fn a_panicking_reply_returns_its_block_to_the_pool() {
+        let pooled = || BLOCKS.with(|b| b.borrow().0.len());
+        // Fill this thread's pool, then check that a panicking reply leaves
+        // it as full: the reply's block and the message's (freed through
+        // `free_buffer`) both come back.
+        let blocks: Vec<_> = (0..4).map(|_| take_block().unwrap()).collect();
+        for b in blocks {
+            // SAFETY: fresh blocks from `take_block`, never handed out.
+            unsafe { give_block(b) };
+        }
+        let steady = pooled();
+        assert_eq!(steady, 4);
+        for _ in 0..3 {
+            call_allocated(|| Encode(PanicsOnWrite));
+            assert_eq!(pooled(), steady);
+        }
+        call_allocated(|| Encode(PanicsOnDrop(1)));
+        assert_eq!(pooled(), steady);
     }
 
     #[test]
