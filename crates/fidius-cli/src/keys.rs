@@ -4,6 +4,7 @@
 use crate::CmdResult;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use fidius_host::signing::{key_fingerprint, sig_path_for, sign_file, verify_signature};
+use fidius_host::LoadError;
 use std::path::Path;
 
 pub fn read_secret(path: &Path) -> Result<SigningKey, String> {
@@ -85,23 +86,22 @@ pub fn sign(key: &Path, dylib: &Path) -> CmdResult {
 
 pub fn verify(key: &Path, dylib: &Path) -> CmdResult {
     let key = read_public(key)?;
-    let sig = sig_path_for(dylib);
-    if !sig.exists() {
-        return Err(format!(
-            "signature file not found: {} (sign with `fidius sign`)",
-            sig.display()
-        ));
-    }
     match verify_signature(dylib, &[key]) {
         Ok(()) => {
             println!("Signature valid: {}", dylib.display());
             println!("  Key fingerprint: {}", key_fingerprint(&key));
             Ok(())
         }
-        Err(_) => Err(format!(
+        Err(LoadError::SignatureInvalid { .. }) => Err(format!(
             "Signature INVALID: {} (not signed by key {}, or the file changed after signing)",
             dylib.display(),
             key_fingerprint(&key)
         )),
+        Err(LoadError::SignatureRequired { .. }) => Err(format!(
+            "signature file not found: {} (sign with `fidius sign`)",
+            sig_path_for(dylib).display()
+        )),
+        // An unreadable library or signature file: say which, not "invalid".
+        Err(e) => Err(e.to_string()),
     }
 }

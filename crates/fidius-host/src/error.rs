@@ -184,7 +184,7 @@ pub enum CallError {
         count: u32,
     },
     /// The plugin returned a status code outside the protocol.
-    #[error("plugin returned unknown status code {code}")]
+    #[error("plugin returned status code {code} ({}), outside the call protocol", fidius_core::status::status_name(*code))]
     UnknownStatus {
         /// The code.
         code: i32,
