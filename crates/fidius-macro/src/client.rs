@@ -2,8 +2,8 @@
 //! interface crate's `host` feature is on).
 
 use crate::interface::module_ident;
-use crate::ir::{Interface, Ret};
-use crate::types;
+use fidius_interface::ir::{Interface, Ret};
+use fidius_interface::types;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -16,10 +16,10 @@ pub fn emit(iface: &Interface) -> TokenStream {
     let hash_c = format_ident!("{}_INTERFACE_HASH", ident);
     let version_c = format_ident!("{}_INTERFACE_VERSION", ident);
     let strategy = match iface.buffer {
-        crate::attrs::Buffer::PluginAllocated => {
+        fidius_interface::attrs::Buffer::PluginAllocated => {
             quote!(#krate::BufferStrategyKind::PluginAllocated)
         }
-        crate::attrs::Buffer::Arena => quote!(#krate::BufferStrategyKind::Arena),
+        fidius_interface::attrs::Buffer::Arena => quote!(#krate::BufferStrategyKind::Arena),
     };
     let methods = iface.methods.iter().map(|m| {
         let name = &m.ident;
@@ -169,7 +169,7 @@ pub fn emit(iface: &Interface) -> TokenStream {
 /// `ItemStream`; a client stream argument becomes an `IntoIterator` of items.
 fn emit_streaming(
     iface: &Interface,
-    m: &crate::ir::Method,
+    m: &fidius_interface::ir::Method,
     module: &syn::Ident,
     index_c: &syn::Ident,
     cap_check: Option<TokenStream>,

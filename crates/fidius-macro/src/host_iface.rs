@@ -3,9 +3,9 @@
 //! plugin-side bind cell and import, the host-side dispatch and table
 //! builder), a plugin-side `<Trait>Client` and a host-side `<Trait>Binding`.
 
-use crate::attrs::default_crate;
-use crate::ir::type_string;
-use crate::types;
+use fidius_interface::attrs::default_crate;
+use fidius_interface::ir::type_string;
+use fidius_interface::types;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;

@@ -5,8 +5,8 @@
 //! is reached through the trait itself, so a plugin crate needs to import
 //! only the trait.
 
-use crate::attrs::{Buffer, ImplArgs};
 use crate::interface::c_lit;
+use fidius_interface::attrs::{Buffer, ImplArgs};
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 use syn::{ImplItem, ItemImpl, Type};

@@ -2,9 +2,9 @@
 //! descriptor hook, and the `__fidius_<Trait>` companion module (vtable,
 //! constants, generic shims, descriptor builder).
 
-use crate::attrs::{Buffer, InterfaceArgs};
-use crate::ir::{Interface, Method, Ret};
-use crate::types;
+use fidius_interface::attrs::{Buffer, InterfaceArgs};
+use fidius_interface::ir::{Interface, Method, Ret};
+use fidius_interface::types;
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use std::ffi::CString;

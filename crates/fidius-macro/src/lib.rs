@@ -10,13 +10,10 @@
 
 use proc_macro::TokenStream;
 
-mod attrs;
 mod client;
 mod host_iface;
 mod impl_gen;
 mod interface;
-mod ir;
-mod types;
 
 /// Declares a plugin interface.
 ///

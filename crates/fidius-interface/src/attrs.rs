@@ -8,11 +8,14 @@ use syn::{Ident, LitInt, LitStr, Path, Token, Type};
 /// The buffer strategy named in an attribute.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Buffer {
+    /// `buffer = PluginAllocated`.
     PluginAllocated,
+    /// `buffer = Arena`.
     Arena,
 }
 
 impl Buffer {
+    /// The descriptor byte (1 or 2).
     pub fn code(self) -> u8 {
         match self {
             Buffer::PluginAllocated => 1,
@@ -38,8 +41,11 @@ impl Buffer {
 
 /// Parsed `#[plugin_interface(version = N, buffer = B, crate = "path")]`.
 pub struct InterfaceArgs {
+    /// `version = N`.
     pub version: u32,
+    /// `buffer = …`.
     pub buffer: Buffer,
+    /// `crate = "path"` (default `::fidius`).
     pub krate: Path,
 }
 
@@ -52,11 +58,13 @@ fn parse_crate_path(lit: &LitStr) -> syn::Result<Path> {
     })
 }
 
+/// The default crate path, `::fidius`.
 pub fn default_crate() -> Path {
     syn::parse_quote!(::fidius)
 }
 
 impl InterfaceArgs {
+    /// Parses the attribute arguments.
     pub fn parse(attr: TokenStream) -> syn::Result<Self> {
         let mut version = None;
         let mut buffer = None;
@@ -108,9 +116,13 @@ impl InterfaceArgs {
 
 /// Parsed `#[plugin_impl(Trait, buffer = B, crate = "path", config = C)]`.
 pub struct ImplArgs {
+    /// The implemented trait as written.
     pub trait_path: Path,
+    /// `buffer = …`, when given.
     pub buffer: Option<Buffer>,
+    /// `crate = "path"`.
     pub krate: Path,
+    /// `config = C`, when given.
     pub config: Option<Type>,
 }
 

@@ -15,13 +15,17 @@ pub const MAX_OPTIONAL: usize = 64;
 
 /// One `("key", "value")` metadata pair.
 pub struct Meta {
+    /// The key.
     pub key: LitStr,
+    /// The value.
     pub value: LitStr,
 }
 
 /// One method argument (after `&self`).
 pub struct Arg {
+    /// The parameter name.
     pub ident: Ident,
+    /// The type as written.
     pub ty: Type,
 }
 
@@ -32,19 +36,29 @@ pub enum Ret {
     /// A plain value.
     Plain(Type),
     /// `Result<T, E>`: `T` on success, `E` (a `PluginError`) as the plugin error.
-    Result { ok: Type },
+    Result {
+        /// The success type.
+        ok: Type,
+    },
 }
 
 /// One trait method.
 pub struct Method {
+    /// The method name.
     pub ident: Ident,
+    /// 0-based vtable index (declaration order).
     pub index: usize,
+    /// Arguments after `&self`.
     pub args: Vec<Arg>,
+    /// Return shape.
     pub ret: Ret,
     /// The return type exactly as written (hashed as spelled).
     pub ret_ty: Option<Type>,
+    /// `#[wire(raw)]`.
     pub raw: bool,
+    /// `async fn`.
     pub is_async: bool,
+    /// Call kind.
     pub kind: MethodKind,
     /// Bit index among optional methods.
     pub optional_bit: Option<u32>,
@@ -52,19 +66,29 @@ pub struct Method {
     pub stream_arg: Option<(usize, Type)>,
     /// Server stream output item type.
     pub stream_out: Option<Type>,
+    /// `#[method_meta]` pairs.
     pub meta: Vec<Meta>,
+    /// Span of the signature.
     pub span: Span,
 }
 
 /// A parsed `#[plugin_interface]` trait.
 pub struct Interface {
+    /// The trait (helper attributes removed).
     pub item: ItemTrait,
+    /// The trait name.
     pub ident: Ident,
+    /// `version = N`.
     pub version: u32,
+    /// Buffer strategy.
     pub buffer: Buffer,
+    /// Crate path of fidius in generated code.
     pub krate: syn::Path,
+    /// `#[trait_meta]` pairs.
     pub trait_meta: Vec<Meta>,
+    /// Methods, in declaration order.
     pub methods: Vec<Method>,
+    /// The interface hash (reference §2.4).
     pub hash: u64,
 }
 
@@ -130,6 +154,7 @@ pub fn type_string(ty: &Type) -> String {
 }
 
 impl Interface {
+    /// Parses and validates a trait; every problem is reported (combined).
     pub fn parse(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result<Self> {
         if !item.generics.params.is_empty() {
             return Err(syn::Error::new(
