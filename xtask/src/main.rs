@@ -51,8 +51,17 @@ fn run(label: &str, mut cmd: Command) -> Result {
 
 /// Builds the given packages and returns the cdylibs they produced.
 fn build_cdylibs(packages: &[&str]) -> Result<Vec<PathBuf>> {
+    build_libs(packages, None)
+}
+
+/// Builds the given packages (for `target`, e.g. `wasm32-wasip2`, when given)
+/// and returns their cdylibs (`.wasm` components for wasm targets), in order.
+fn build_libs(packages: &[&str], target: Option<&str>) -> Result<Vec<PathBuf>> {
     let mut cmd = cargo();
     cmd.args(["build", "--lib", "--message-format=json-render-diagnostics"]);
+    if let Some(t) = target {
+        cmd.args(["--target", t]);
+    }
     for p in packages {
         cmd.args(["-p", p]);
     }
@@ -75,7 +84,11 @@ fn build_cdylibs(packages: &[&str]) -> Result<Vec<PathBuf>> {
             .as_str()
             .is_some_and(|n| packages.contains(&n.replace('_', "-").as_str()));
         if msg["reason"] == "compiler-artifact" && is_cdylib && ours {
-            let ext = std::env::consts::DLL_EXTENSION;
+            let ext = if target.is_some_and(|t| t.starts_with("wasm")) {
+                "wasm"
+            } else {
+                std::env::consts::DLL_EXTENSION
+            };
             libs.extend(
                 msg["filenames"]
                     .as_array()
@@ -254,9 +267,36 @@ fn demo() -> Result {
         .args(&libs);
     let result = run("demo host", cmd);
     let _ = std::fs::remove_dir_all(&dir);
+    result?;
+
+    println!("\n=== Part 3: the same plugin source as a sandboxed WASM component ===");
+    let t = Instant::now();
+    let components = build_libs(&["my-plugin", "wasm-lab"], Some("wasm32-wasip2"))?;
+    let find = |name: &str| {
+        components
+            .iter()
+            .find(|c| c.file_stem().is_some_and(|s| s == name))
+            .cloned()
+            .ok_or_else(|| format!("no {name}.wasm in {components:?}"))
+    };
+    println!(
+        "built 2 components with --target wasm32-wasip2 in {:.1?}",
+        t.elapsed()
+    );
+    let dir = std::env::temp_dir().join(format!("fidius-demo-wasm-{}", std::process::id()));
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "-p", "demo-host", "--", "wasm"])
+        .arg(&dir)
+        .arg(find("my_plugin")?)
+        .arg(find("wasm_lab")?);
+    let result = run("demo host (wasm)", cmd);
+    let _ = std::fs::remove_dir_all(&dir);
     println!("\ndemo finished in {:.1?}", t0.elapsed());
     result
 }
+
+/// Features that turn every backend on, so one build serves clippy, tests and docs.
+const BACKEND_FEATURES: &str = "fidius-host/wasm";
 
 fn test(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
@@ -265,7 +305,7 @@ fn test(args: &[String]) -> Result {
         let mut rustup = Command::new("rustup");
         rustup.args(["target", "add", "wasm32-wasip2"]);
         run(
-            "install the wasm32-wasip2 target (fidius-core must build for it)",
+            "install the wasm32-wasip2 target (WASM guests and fidius-core build for it)",
             rustup,
         )?;
         let mut fmt = cargo();
@@ -276,6 +316,8 @@ fn test(args: &[String]) -> Result {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            BACKEND_FEATURES,
             "--",
             "-D",
             "warnings",
@@ -283,12 +325,25 @@ fn test(args: &[String]) -> Result {
         run("cargo clippy -D warnings", clippy)?;
     }
     let mut tests = cargo();
-    tests.args(["test", "--workspace"]);
-    run("cargo test --workspace", tests)?;
+    tests.args(["test", "--workspace", "--features", BACKEND_FEATURES]);
+    run("cargo test --workspace (every backend)", tests)?;
     if !quick {
         let mut wasm = cargo();
-        wasm.args(["build", "-p", "fidius-core", "--target", "wasm32-wasip2"]);
-        run("fidius-core builds for wasm32-wasip2", wasm)?;
+        wasm.args([
+            "build",
+            "-p",
+            "fidius-core",
+            "-p",
+            "fidius-guest",
+            "-p",
+            "my-plugin",
+            "--target",
+            "wasm32-wasip2",
+        ]);
+        run(
+            "fidius-core, fidius-guest and the README plugin build for wasm32-wasip2",
+            wasm,
+        )?;
         for example in [
             "load_and_call",
             "configured",
@@ -303,8 +358,14 @@ fn test(args: &[String]) -> Result {
             run(&format!("example {example}"), run_example)?;
         }
         let mut doc = cargo();
-        doc.args(["doc", "--workspace", "--no-deps"])
-            .env("RUSTDOCFLAGS", "-D warnings");
+        doc.args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--features",
+            BACKEND_FEATURES,
+        ])
+        .env("RUSTDOCFLAGS", "-D warnings");
         run("cargo doc (warnings denied)", doc)?;
     }
     println!("all checks passed in {:.1?}", t.elapsed());

@@ -140,6 +140,18 @@ enum Command {
     /// Work with packages (a directory with package.toml) and .fid archives.
     #[command(subcommand)]
     Package(package::PackageCommand),
+    /// Write the WIT world of a crate's #[plugin_interface] trait to <dir>/wit/<iface>.wit.
+    #[command(
+        after_help = "The world has fidius 0.5's shape (package fidius:<iface>@0.1.0, world <iface>-plugin);\nuser types are read from the crate's source.\n\nExample:\n  fidius wit my-api"
+    )]
+    Wit {
+        /// Crate directory (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The trait, when the crate declares several interfaces.
+        #[arg(long = "trait")]
+        trait_name: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -169,6 +181,7 @@ fn main() -> ExitCode {
         Command::Inspect { dylib, json } => inspect::inspect(&dylib, json),
         Command::Test { dir, debug } => smoke::test(&dir, !debug),
         Command::Package(cmd) => package::run(cmd),
+        Command::Wit { dir, trait_name } => wit(&dir, trait_name.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -177,4 +190,19 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn wit(dir: &std::path::Path, trait_name: Option<&str>) -> Result<(), String> {
+    let world = fidius_interface::source::world_from_crate(dir, trait_name)?;
+    let out_dir = dir.join("wit");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let path = out_dir.join(format!("{}.wit", world.iface));
+    std::fs::write(&path, world.render()).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!(
+        "Wrote {} (interface {}, {} user type(s))",
+        path.display(),
+        world.trait_name,
+        world.types.len()
+    );
+    Ok(())
 }

@@ -60,6 +60,10 @@ pub enum PackageCommand {
         /// Output archive (default ./{name}-{version}.{extension}).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// WASM packages: compile the component for this host first
+        /// (`<component>.cwasm`, recorded as `[wasm] precompiled`). Sign after.
+        #[arg(long)]
+        precompile: bool,
     },
     /// Unpack a .fid archive safely (no links or escaping paths, size/ratio/entry limits).
     #[command(
@@ -120,7 +124,12 @@ pub fn run(cmd: PackageCommand) -> CmdResult {
                 Err(e) => Err(e.to_string()),
             }
         }
-        PackageCommand::Pack { dir, output } => {
+        PackageCommand::Pack {
+            dir,
+            output,
+            precompile,
+        } => {
+            prepare_wasm(&dir, precompile)?;
             eprintln!("Packing {} ...", dir.display());
             let r = pack_package(&dir, output.as_deref()).map_err(|e| e.to_string())?;
             if r.unsigned {
@@ -215,6 +224,45 @@ fn inspect(dir: &Path) -> CmdResult {
         for (k, v) in t {
             println!("    {k} = {v}");
         }
+    }
+    Ok(())
+}
+
+/// For a WASM package: validates the component and, with `precompile`,
+/// writes `<stem>.cwasm` and records it in `package.toml`.
+fn prepare_wasm(dir: &Path, precompile: bool) -> Result<(), String> {
+    let manifest = fidius_package::load_manifest_untyped(dir).map_err(|e| e.to_string())?;
+    let Some(wasm) = manifest.wasm.as_ref() else {
+        if precompile {
+            return Err("--precompile only applies to wasm packages".into());
+        }
+        return Ok(());
+    };
+    let component = dir.join(&wasm.component);
+    let bytes = std::fs::read(&component).map_err(|_| {
+        format!(
+            "wasm component `{}` not found in package dir",
+            wasm.component
+        )
+    })?;
+    fidius_host::executor::wasm::validate_component(&bytes).map_err(|e| e.to_string())?;
+    println!("Validated wasm component: {}", wasm.component);
+    if precompile {
+        let art =
+            fidius_host::executor::wasm::precompile_component(&bytes).map_err(|e| e.to_string())?;
+        let name = Path::new(&wasm.component)
+            .with_extension("cwasm")
+            .to_string_lossy()
+            .into_owned();
+        std::fs::write(dir.join(&name), &art).map_err(|e| e.to_string())?;
+        let toml_path = dir.join(fidius_package::MANIFEST_FILE);
+        let text = std::fs::read_to_string(&toml_path).map_err(|e| e.to_string())?;
+        if !text.contains("precompiled") {
+            let updated =
+                text.replacen("[wasm]\n", &format!("[wasm]\nprecompiled = {name:?}\n"), 1);
+            std::fs::write(&toml_path, updated).map_err(|e| e.to_string())?;
+        }
+        println!("Precompiled: {name} ({})", human(art.len() as u64));
     }
     Ok(())
 }

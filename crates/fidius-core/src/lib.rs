@@ -14,12 +14,14 @@ pub mod error;
 pub mod hash;
 pub mod host_ffi;
 pub mod kind;
+pub mod python_descriptor;
 pub mod registry;
 pub mod rt;
 pub mod status;
 pub mod stream_ffi;
 pub mod stream_marker;
 pub mod value;
+pub mod wasm_descriptor;
 pub mod wire;
 
 #[cfg(feature = "async")]

@@ -71,23 +71,27 @@ pub fn descriptors() -> &'static [&'static PluginDescriptor] {
 /// Exports this library's registry as `fidius_get_registry`.
 ///
 /// Invoke once in a plugin cdylib, at crate root:
-/// `fidius::fidius_plugin_registry!();`
+/// `fidius::fidius_plugin_registry!();`. A WASM component needs none (it
+/// expands to nothing there): its exports come from `#[plugin_impl]`.
 #[macro_export]
 macro_rules! fidius_plugin_registry {
     () => {
         /// Entry point a fidius host calls after `dlopen`.
+        #[cfg(not(target_family = "wasm"))]
         #[unsafe(no_mangle)]
         pub extern "C" fn fidius_get_registry() -> *const $crate::descriptor::PluginRegistry {
             $crate::registry::get_registry()
         }
 
         /// The host interfaces this library imports (may be empty).
+        #[cfg(not(target_family = "wasm"))]
         #[unsafe(no_mangle)]
         pub extern "C" fn fidius_get_host_imports() -> *const $crate::host_ffi::HostImportRegistry {
             $crate::host_ffi::get_host_imports()
         }
 
         /// Why the last `construct` on this thread failed (null if it did not).
+        #[cfg(not(target_family = "wasm"))]
         #[unsafe(no_mangle)]
         pub extern "C" fn fidius_last_construct_error() -> *const ::std::ffi::c_char {
             $crate::rt::last_construct_error()

@@ -95,6 +95,13 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+    /// The path is still loaded from other bytes: the file changed after it
+    /// was loaded and the old library is still in use.
+    #[error("library {path} is still loaded from different bytes (the file changed after it was loaded); drop every handle of the old library before loading the new one")]
+    LibraryChangedWhileLoaded {
+        /// The library.
+        path: String,
+    },
     /// The plugin's `construct` failed (returned null), e.g. a config that does not decode.
     #[error("plugin '{plugin}' could not be instantiated: {reason}")]
     ConstructFailed {
@@ -148,6 +155,13 @@ pub enum LoadError {
     /// A configuration value could not be encoded.
     #[error("config serialization failed: {0}")]
     ConfigSerialization(String),
+    /// A WASM component could not be loaded: not a component, a missing or
+    /// wrong `[wasm]` section, a refused capability, a failed instantiation.
+    #[error("wasm load failed: {0}")]
+    WasmLoad(String),
+    /// A Python plugin could not be loaded.
+    #[error("python load failed: {0}")]
+    PythonLoad(String),
 }
 
 /// Why a call into a plugin failed.
@@ -223,4 +237,30 @@ pub enum CallError {
     /// A stream ended without a terminal frame.
     #[error("stream aborted before its end")]
     StreamAborted,
+    /// The call ran past its deadline and was stopped.
+    #[error("call exceeded its deadline of {deadline:?} and was stopped")]
+    Timeout {
+        /// The deadline that applied.
+        deadline: std::time::Duration,
+    },
+    /// The guest used up its fuel budget (instructions) and was stopped.
+    #[error("call exhausted its fuel budget of {budget} units and was stopped")]
+    FuelExhausted {
+        /// The budget that applied.
+        budget: u64,
+    },
+    /// The guest tried to grow its memory past the cap.
+    #[error("call tried to use more than the memory cap of {limit} bytes and was stopped")]
+    MemoryLimitExceeded {
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// The guest trapped (a panic, an out-of-bounds access, `unreachable`, …).
+    #[error("{runtime} guest trapped: {message}")]
+    Trap {
+        /// Backend name.
+        runtime: String,
+        /// What the runtime reported.
+        message: String,
+    },
 }

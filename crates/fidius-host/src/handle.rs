@@ -2,7 +2,7 @@
 //! a plugin, whatever backend runs it (one [`PluginExecutor`] inside).
 
 use crate::error::{CallError, LoadError};
-use crate::executor::{cdylib::call_typed, CdylibExecutor, PluginExecutor};
+use crate::executor::{cdylib::call_typed, CallShape, CdylibExecutor, PluginExecutor};
 use crate::info::PluginInfo;
 use crate::loader::{check_info, LoadedPlugin};
 use crate::stream::{ItemStream, OwnedStreamHandle};
@@ -32,6 +32,34 @@ impl fmt::Debug for PluginHandle {
     }
 }
 
+/// A typed call through a value-based backend: the argument tuple is handed
+/// over as an erased `Serialize`, the result is driven by `O`'s `Deserialize`.
+fn call_values<I: Serialize + ?Sized, O: DeserializeOwned>(
+    exec: &dyn PluginExecutor,
+    index: usize,
+    input: &I,
+) -> Result<O, CallError> {
+    struct Args<'a, I: ?Sized>(&'a I);
+    impl<I: Serialize + ?Sized> Serialize for Args<'_, I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.serialize(s)
+        }
+    }
+    let args = Args(input);
+    let mut out: Option<O> = None;
+    exec.call_value(index, &args, &mut |de| {
+        out = Some(
+            erased_serde::deserialize::<O>(de)
+                .map_err(|e| CallError::Deserialization(e.to_string()))?,
+        );
+        Ok(())
+    })?;
+    out.ok_or_else(|| CallError::Backend {
+        runtime: format!("{:?}", exec.info().runtime).to_lowercase(),
+        message: "call returned no output".into(),
+    })
+}
+
 fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Vec<u8>, CallError> {
     fidius_core::wire::serialize(args).map_err(|e| CallError::Serialization(e.to_string()))
 }
@@ -48,6 +76,12 @@ impl PluginHandle {
         Self {
             backend: Backend::Cdylib(exec),
         }
+    }
+
+    /// Wraps a WASM component executor (fidius 0.5 API).
+    #[cfg(feature = "wasm")]
+    pub fn from_wasm(exec: crate::executor::wasm::WasmComponentExecutor) -> Self {
+        Self::new(exec)
     }
 
     /// Instantiates a loaded cdylib plugin (zero-config).
@@ -108,7 +142,8 @@ impl PluginHandle {
     ) -> Result<O, CallError> {
         match &self.backend {
             Backend::Cdylib(e) => call_typed(e, index, input),
-            Backend::Dyn(e) => call_typed(&**e, index, input),
+            Backend::Dyn(e) if e.call_shape() == CallShape::Wire => call_typed(&**e, index, input),
+            Backend::Dyn(e) => call_values(&**e, index, input),
         }
     }
 
@@ -252,6 +287,17 @@ impl PluginHandle {
         self.executor().call_raw(index, input)
     }
 
+    /// Changes the per-call limits (deadline, fuel, memory cap) of later
+    /// calls; backends without limits refuse.
+    pub fn set_limits(&self, limits: crate::executor::CallLimits) -> Result<(), CallError> {
+        self.executor().set_limits(limits)
+    }
+
+    /// The per-call limits in force (`None` for backends without limits).
+    pub fn limits(&self) -> Option<crate::executor::CallLimits> {
+        self.executor().limits()
+    }
+
     /// Whether optional-method capability `bit` is set (false for `bit >= 64`).
     pub fn has_capability(&self, bit: u32) -> bool {
         self.executor().has_capability(bit)
@@ -312,7 +358,9 @@ impl PluginHandle {
         hash: u64,
         strategy: BufferStrategyKind,
     ) -> Result<(), LoadError> {
-        check_info(self.info(), Some(hash), Some(strategy))
+        // The buffer strategy is a property of the cdylib ABI only.
+        let strategy = self.info().is_cdylib().then_some(strategy);
+        check_info(self.info(), Some(hash), strategy)
     }
 
     /// The executor behind this handle.

@@ -2,7 +2,7 @@
 //! discovers plugins and loads one by name.
 
 use crate::error::LoadError;
-use crate::info::PluginInfo;
+use crate::info::{PluginInfo, PluginRuntimeKind};
 use crate::loader::{self, check_info, LoadedPlugin};
 use crate::signing;
 use ed25519_dalek::VerifyingKey;
@@ -31,6 +31,26 @@ pub struct PluginHostBuilder {
     trusted_keys: Vec<VerifyingKey>,
     interface_hash: Option<u64>,
     buffer_strategy: Option<BufferStrategyKind>,
+    pub(crate) wasm_limits: Option<crate::executor::CallLimits>,
+    pub(crate) wasm_cache_dir: Option<Option<PathBuf>>,
+    #[cfg(feature = "wasm")]
+    pub(crate) egress: EgressSlot,
+}
+
+/// The host-wide egress policy (a newtype so the builder stays `Debug`).
+#[cfg(feature = "wasm")]
+#[derive(Default, Clone)]
+pub(crate) struct EgressSlot(pub Option<std::sync::Arc<dyn crate::executor::wasm::EgressPolicy>>);
+
+#[cfg(feature = "wasm")]
+impl std::fmt::Debug for EgressSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(EgressPolicy)"
+        } else {
+            "None"
+        })
+    }
 }
 
 impl PluginHostBuilder {
@@ -70,6 +90,39 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Limits for every WASM plugin this host loads, replacing the ones in
+    /// the packages' `[wasm.limits]` (a per-load override wins over both).
+    pub fn wasm_limits(mut self, limits: crate::executor::CallLimits) -> Self {
+        self.wasm_limits = Some(limits);
+        self
+    }
+
+    /// Where compiled WASM components are cached on disk (`None`: memory
+    /// only). The default is `$FIDIUS_WASM_CACHE`, else the user's cache
+    /// directory (`$XDG_CACHE_HOME/fidius/wasm` or `~/.cache/fidius/wasm`);
+    /// the directory must be private to the user (mode 0700) to be used.
+    pub fn wasm_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.wasm_cache_dir = Some(dir);
+        self
+    }
+
+    /// A host-wide egress policy for WASM guests (fidius 0.5 API; see
+    /// [`crate::executor::wasm::EgressPolicy`] for what it decides today).
+    #[cfg(feature = "wasm")]
+    pub fn egress(self, policy: impl crate::executor::wasm::EgressPolicy) -> Self {
+        self.egress_policy(std::sync::Arc::new(policy))
+    }
+
+    /// [`Self::egress`], already shared.
+    #[cfg(feature = "wasm")]
+    pub fn egress_policy(
+        mut self,
+        policy: std::sync::Arc<dyn crate::executor::wasm::EgressPolicy>,
+    ) -> Self {
+        self.egress = EgressSlot(Some(policy));
+        self
+    }
+
     /// Builds the host. Fails if signatures are required but no key is trusted.
     pub fn build(self) -> Result<PluginHost, LoadError> {
         if self.require_signature && self.trusted_keys.is_empty() {
@@ -85,7 +138,45 @@ impl PluginHostBuilder {
 /// Discovers and loads plugins from search paths under a signature policy.
 #[derive(Debug)]
 pub struct PluginHost {
-    cfg: PluginHostBuilder,
+    pub(crate) cfg: PluginHostBuilder,
+}
+
+/// What a generated `<Trait>Client` tells the host about its interface, so
+/// that [`PluginHost::load_plugin_handle`] can load a plugin of any backend.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientInterface {
+    /// Interface hash.
+    pub hash: u64,
+    /// Buffer strategy (cdylib plugins).
+    pub buffer: BufferStrategyKind,
+    /// How to call a WASM component of the interface.
+    pub wasm: &'static fidius_core::wasm_descriptor::WasmInterfaceDescriptor,
+    /// How to call a Python module of the interface.
+    pub python: &'static fidius_core::python_descriptor::PythonInterfaceDescriptor,
+}
+
+/// A config handed to [`PluginHost::load_plugin_handle`] (any `Serialize`).
+pub struct ConfigRef<'a, C: ?Sized>(pub &'a C);
+
+impl<C: serde::Serialize + ?Sized> serde::Serialize for ConfigRef<'_, C> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// The `[package]` name and runtime of the package in `dir`, if it has a
+/// readable `package.toml` (a lenient read: validation comes at load).
+fn package_identity(dir: &Path) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(dir.join(fidius_package::MANIFEST_FILE)).ok()?;
+    let v: toml::Value = toml::from_str(&text).ok()?;
+    let pkg = v.get("package")?;
+    let name = pkg.get("name")?.as_str()?.to_owned();
+    let runtime = pkg
+        .get("runtime")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("rust")
+        .to_owned();
+    Some((name, runtime))
 }
 
 impl PluginHost {
@@ -110,6 +201,114 @@ impl PluginHost {
             out.extend(files);
         }
         out
+    }
+
+    /// Package directories (immediate subdirectories with a `package.toml`)
+    /// in search-path order.
+    pub fn package_dirs(&self) -> Vec<PathBuf> {
+        self.cfg
+            .search_paths
+            .iter()
+            .filter_map(|d| crate::package::discover_packages(d).ok())
+            .flatten()
+            .collect()
+    }
+
+    /// The first package named `name` whose runtime is `runtime`.
+    pub(crate) fn find_package(&self, name: &str, runtime: &str) -> Result<PathBuf, LoadError> {
+        let mut other = None;
+        for dir in self.package_dirs() {
+            match package_identity(&dir) {
+                Some((n, r)) if n == name && r == runtime => return Ok(dir),
+                Some((n, r)) if n == name => other = Some((dir, r)),
+                _ => {}
+            }
+        }
+        if let Some((dir, r)) = other {
+            tracing::debug!(package = %dir.display(), runtime = %r, "package of that name has another runtime");
+        }
+        Err(LoadError::PluginNotFound {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Whether signatures must be checked for a package in `dir`.
+    fn must_check_package(&self, dir: &Path) -> bool {
+        self.cfg.require_signature
+            || (self.cfg.policy == LoadPolicy::Strict
+                && dir.join(fidius_package::PACKAGE_SIG_FILE).exists()
+                && !self.cfg.trusted_keys.is_empty())
+    }
+
+    /// Applies the signature policy to a package snapshot; `Ok(true)` if its
+    /// signature was verified.
+    pub(crate) fn gate_package(
+        &self,
+        dir: &Path,
+        snapshot: &fidius_package::PackageSnapshot,
+    ) -> Result<bool, LoadError> {
+        if !self.must_check_package(dir) {
+            return Ok(false);
+        }
+        match fidius_package::verify_snapshot(dir, snapshot, &self.cfg.trusted_keys) {
+            Ok(()) => Ok(true),
+            Err(fidius_package::PackageError::SignatureNotFound { .. }) => {
+                Err(LoadError::SignatureRequired {
+                    path: dir
+                        .join(fidius_package::PACKAGE_SIG_FILE)
+                        .display()
+                        .to_string(),
+                })
+            }
+            Err(fidius_package::PackageError::SignatureInvalid { .. }) => {
+                Err(LoadError::SignatureInvalid {
+                    path: dir.display().to_string(),
+                })
+            }
+            Err(e) => Err(LoadError::WasmLoad(format!("{}: {e}", dir.display()))),
+        }
+    }
+
+    /// Loads plugin `name` whatever backend runs it: a cdylib in the search
+    /// paths, else a WASM package (with feature `wasm`); `config` makes a
+    /// configured instance. Generated `<Trait>Client::load` calls this.
+    pub fn load_plugin_handle(
+        &self,
+        name: &str,
+        iface: &ClientInterface,
+        config: Option<&dyn erased_serde::Serialize>,
+    ) -> Result<crate::PluginHandle, LoadError> {
+        let native = self.load(name);
+        let not_found = matches!(native, Err(LoadError::PluginNotFound { .. }))
+            || (native.is_err() && self.find_package(name, "wasm").is_ok());
+        if !not_found {
+            let plugin = native?;
+            check_info(&plugin.info, Some(iface.hash), Some(iface.buffer))?;
+            return match config {
+                None => crate::PluginHandle::try_from_loaded(plugin),
+                Some(c) => crate::PluginHandle::configure_from_loaded(plugin, c),
+            };
+        }
+        #[cfg(feature = "wasm")]
+        if self.find_package(name, "wasm").is_ok() {
+            let mut how = crate::wasm_load::WasmLoad::default();
+            if let Some(c) = config {
+                how.config = Some(
+                    fidius_core::wire::serialize(c)
+                        .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?,
+                );
+            }
+            return self.load_wasm_with(name, iface.wasm, how);
+        }
+        #[cfg(not(feature = "wasm"))]
+        if let Ok(dir) = self.find_package(name, "wasm") {
+            return Err(LoadError::WasmLoad(format!(
+                "plugin '{name}' is the WASM package {}; enable the `wasm` feature of fidius (or fidius-host) to load it",
+                dir.display()
+            )));
+        }
+        let _ = iface.python;
+        native.map(|_| unreachable!("a found cdylib returned above"))
     }
 
     /// Reads a library and applies the signature policy to its exact bytes.
@@ -146,6 +345,32 @@ impl PluginHost {
                     found.push(p.info);
                 }
             }
+        }
+        // WASM and Python packages: listed from their (policy-checked) manifests.
+        for dir in self.package_dirs() {
+            let Ok(manifest) = fidius_package::load_manifest_untyped(&dir) else {
+                continue;
+            };
+            let runtime = match manifest.package.runtime() {
+                fidius_package::PackageRuntime::Wasm => PluginRuntimeKind::Wasm,
+                fidius_package::PackageRuntime::Python => PluginRuntimeKind::Python,
+                fidius_package::PackageRuntime::Rust => continue,
+            };
+            if self.must_check_package(&dir)
+                && fidius_package::verify_package(&dir, &self.cfg.trusted_keys).is_err()
+            {
+                tracing::debug!(package = %dir.display(), "skipping package refused by signature policy");
+                continue;
+            }
+            found.push(PluginInfo {
+                name: manifest.package.name.clone(),
+                interface_name: manifest.package.interface.clone(),
+                interface_hash: 0,
+                interface_version: manifest.package.interface_version,
+                capabilities: 0,
+                buffer_strategy: BufferStrategyKind::PluginAllocated,
+                runtime,
+            });
         }
         Ok(found)
     }

@@ -17,15 +17,20 @@ pub mod host;
 pub mod host_import;
 pub mod info;
 pub mod loader;
+#[doc(hidden)]
+pub mod mapping;
 mod meta;
 pub mod package;
 pub mod signing;
 pub mod stream;
+#[cfg(feature = "wasm")]
+mod wasm_load;
 
 pub use error::{CallError, LoadError};
+pub use executor::CallLimits;
 pub use executor::{CdylibExecutor, PluginExecutor};
 pub use handle::PluginHandle;
-pub use host::{LoadPolicy, PluginHost, PluginHostBuilder};
+pub use host::{ClientInterface, ConfigRef, LoadPolicy, PluginHost, PluginHostBuilder};
 pub use host_import::HostImportInfo;
 pub use info::{PluginInfo, PluginRuntimeKind};
 pub use loader::{load_library, validate_against_interface, LoadedLibrary, LoadedPlugin};

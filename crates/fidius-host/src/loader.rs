@@ -264,18 +264,8 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
 pub(crate) fn load_library_checked(path: &Path, data: &[u8]) -> Result<LoadedLibrary, LoadError> {
     arch::check_bytes(path, data)?;
     let origin = path.display().to_string();
-    // SAFETY: loading a library runs its initialisers. This is the trust
-    // boundary of the cdylib tier: callers gate it on signatures and the
-    // architecture check above keeps foreign binaries out.
-    let library = unsafe { Library::new(path) }.map_err(|e| {
-        if !path.exists() {
-            LoadError::LibraryNotFound {
-                path: origin.clone(),
-            }
-        } else {
-            LoadError::LibLoading(e)
-        }
-    })?;
+    // Mapped from exactly `data`, never by reopening `path` (see mapping.rs).
+    let library = crate::mapping::open_exact(path, data)?;
     type GetRegistry = unsafe extern "C" fn() -> *const PluginRegistry;
     // SAFETY: the symbol, if present, has the fidius entry-point signature.
     let get: libloading::Symbol<GetRegistry> = unsafe { library.get(b"fidius_get_registry\0") }
@@ -286,7 +276,6 @@ pub(crate) fn load_library_checked(path: &Path, data: &[u8]) -> Result<LoadedLib
     let reg = unsafe { get() };
     // SAFETY: the registry comes from the library we keep loaded below.
     let entries = unsafe { read_registry(reg, &origin) }?;
-    let library = Arc::new(library);
     let plugins = entries
         .into_iter()
         .map(|(desc, info)| {

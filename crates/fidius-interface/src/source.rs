@@ -174,6 +174,70 @@ fn walk(items: &[Item], dir: &Path, module: &[String], out: &mut CrateSource, de
     }
 }
 
+/// Parses the `#[plugin_interface]` trait `trait_name` (or the only one) of
+/// the crate in `manifest_dir` and builds its WIT world, with user types
+/// resolved from the same source.
+pub fn world_from_crate(
+    manifest_dir: &Path,
+    trait_name: Option<&str>,
+) -> Result<crate::wit::World, String> {
+    let root = crate_root(manifest_dir)
+        .ok_or_else(|| format!("no src/lib.rs or src/main.rs in {}", manifest_dir.display()))?;
+    let src = scan_crate(&root)?;
+    let traits = src.interface_traits();
+    let chosen = match trait_name {
+        Some(n) => traits.iter().find(|t| t.item.ident == n).ok_or_else(|| {
+            format!(
+                "no #[plugin_interface] trait named `{n}` in {}",
+                root.display()
+            )
+        })?,
+        None => match traits.as_slice() {
+            [one] => one,
+            [] => {
+                return Err(format!(
+                    "no #[plugin_interface] trait in {}",
+                    root.display()
+                ))
+            }
+            many => {
+                return Err(format!(
+                    "several #[plugin_interface] traits in {} ({}); name one",
+                    root.display(),
+                    many.iter()
+                        .map(|t| t.item.ident.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        },
+    };
+    let mut item = chosen.item.clone();
+    let attr_pos = item
+        .attrs
+        .iter()
+        .position(|a| {
+            a.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "plugin_interface")
+        })
+        .ok_or("the trait lost its attribute")?;
+    let attr = item.attrs.remove(attr_pos);
+    let tokens = match &attr.meta {
+        syn::Meta::List(l) => l.tokens.clone(),
+        _ => proc_macro2::TokenStream::new(),
+    };
+    let args = crate::attrs::InterfaceArgs::parse(tokens).map_err(|e| e.to_string())?;
+    let iface = crate::ir::Interface::parse(args, item).map_err(|e| e.to_string())?;
+    crate::wit::build_world(&iface, Some(&src)).map_err(|errs| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -217,6 +217,8 @@ pub struct FuncDef {
 /// The world of one interface.
 #[derive(Clone, Debug)]
 pub struct World {
+    /// The trait name.
+    pub trait_name: String,
     /// Interface (and package) name: kebab of the trait name.
     pub iface: String,
     /// User types, dependencies first.
@@ -719,6 +721,7 @@ pub fn build_world(
         return Err(b.errors);
     }
     Ok(World {
+        trait_name: iface.ident.to_string(),
         iface: iname,
         types: b.types,
         funcs,
@@ -963,7 +966,13 @@ impl Conversions<'_> {
     }
 }
 
-/// The wit-bindgen Rust type of a WIT type (for newtype conversions).
+impl Conversions<'_> {
+    /// The wit-bindgen Rust type of a WIT type (as exported functions take and return it).
+    pub fn binding_type(&self, ty: &WitType) -> TokenStream {
+        binding_rust_type(self, ty)
+    }
+}
+
 fn binding_rust_type(c: &Conversions<'_>, ty: &WitType) -> TokenStream {
     match ty {
         WitType::Bool => quote!(bool),

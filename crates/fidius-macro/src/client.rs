@@ -15,6 +15,8 @@ pub fn emit(iface: &Interface) -> TokenStream {
     let client = format_ident!("{}Client", ident);
     let hash_c = format_ident!("{}_INTERFACE_HASH", ident);
     let version_c = format_ident!("{}_INTERFACE_VERSION", ident);
+    let wasm_c = format_ident!("{}_WASM_DESCRIPTOR", ident);
+    let py_c = format_ident!("{}_PYTHON_DESCRIPTOR", ident);
     let strategy = match iface.buffer {
         fidius_interface::attrs::Buffer::PluginAllocated => {
             quote!(#krate::BufferStrategyKind::PluginAllocated)
@@ -98,6 +100,13 @@ pub fn emit(iface: &Interface) -> TokenStream {
             pub const INTERFACE_VERSION: u32 = #module::#version_c;
             /// Buffer strategy of the interface.
             pub const BUFFER_STRATEGY: #krate::BufferStrategyKind = #strategy;
+            /// What a host needs to load a plugin of this interface on any backend.
+            pub const INTERFACE: #krate::ClientInterface = #krate::ClientInterface {
+                hash: #module::#hash_c,
+                buffer: #strategy,
+                wasm: &#module::#wasm_c,
+                python: &#module::#py_c,
+            };
 
             /// Wraps a handle (not checked: see [`Self::try_from_handle`]).
             pub fn from_handle(handle: #krate::PluginHandle) -> Self {
@@ -147,17 +156,18 @@ pub fn emit(iface: &Interface) -> TokenStream {
                 plugin_name: &str,
                 config: &C,
             ) -> ::core::result::Result<Self, #krate::LoadError> {
-                let plugin = host.load(plugin_name)?;
-                #krate::validate_against_interface(&plugin, ::core::option::Option::Some(Self::INTERFACE_HASH), ::core::option::Option::Some(Self::BUFFER_STRATEGY))?;
-                Self::try_from_handle(#krate::PluginHandle::configure_from_loaded(plugin, config)?)
+                let config = #krate::ConfigRef(config);
+                Self::try_from_handle(host.load_plugin_handle(
+                    plugin_name,
+                    &Self::INTERFACE,
+                    ::core::option::Option::Some(&config),
+                )?)
             }
 
             /// Loads plugin `plugin_name` through `host` (with its signature and
             /// ABI policy) and checks it against this interface.
             pub fn load(host: &#krate::PluginHost, plugin_name: &str) -> ::core::result::Result<Self, #krate::LoadError> {
-                let plugin = host.load(plugin_name)?;
-                #krate::validate_against_interface(&plugin, ::core::option::Option::Some(Self::INTERFACE_HASH), ::core::option::Option::Some(Self::BUFFER_STRATEGY))?;
-                Self::try_from_handle(#krate::PluginHandle::try_from_loaded(plugin)?)
+                Self::try_from_handle(host.load_plugin_handle(plugin_name, &Self::INTERFACE, ::core::option::Option::None)?)
             }
 
             #(#methods)*

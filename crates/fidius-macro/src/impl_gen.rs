@@ -95,6 +95,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         },
     };
     let trait_tokens = trait_path.to_token_stream();
+    let wasm_mod = quote::format_ident!("__fidius_wasm_{}", plugin_name);
     Ok(quote! {
         #imp
 
@@ -104,6 +105,12 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
         }
 
+        // On wasm32 the interface's export macro (named like the trait) makes
+        // this impl the component's export.
+        #[cfg(target_family = "wasm")]
+        #trait_tokens! { mod #wasm_mod; impl #self_ty; trait #trait_tokens; }
+
+        #[cfg(not(target_family = "wasm"))]
         const _: () = {
             fn __fidius_descriptor() -> #krate::descriptor::PluginDescriptor {
                 <#self_ty as #trait_tokens>::__fidius_descriptor(

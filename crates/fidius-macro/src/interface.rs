@@ -10,19 +10,79 @@ use quote::{format_ident, quote, quote_spanned};
 use std::ffi::CString;
 use syn::ItemTrait;
 
-pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let args = InterfaceArgs::parse(attr)?;
-    let item: ItemTrait = syn::parse2(item)
-        .map_err(|e| syn::Error::new(e.span(), "#[plugin_interface] must be placed on a trait"))?;
-    let iface = Interface::parse(args, item)?;
-    let trait_tokens = emit_trait(&iface);
-    let module = emit_module(&iface);
-    let client = crate::client::emit(&iface);
-    Ok(quote! {
+/// Expands `#[plugin_interface]`. On errors it reports every one (attribute
+/// and per-method problems together) and still emits the trait itself, with
+/// the helper attributes removed, so that one mistake does not cascade into
+/// "trait not found" errors wherever the trait is used.
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let trait_item: ItemTrait = match syn::parse2(item.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            let err = syn::Error::new(e.span(), "#[plugin_interface] must be placed on a trait")
+                .into_compile_error();
+            return quote!(#err #item);
+        }
+    };
+    let (args, args_err) = match InterfaceArgs::parse(attr) {
+        Ok(a) => (a, None),
+        Err(e) => (
+            InterfaceArgs {
+                version: 0,
+                buffer: Buffer::PluginAllocated,
+                krate: fidius_interface::attrs::default_crate(),
+            },
+            Some(e),
+        ),
+    };
+    match (Interface::parse(args, trait_item.clone()), args_err) {
+        (Ok(iface), None) => expand_valid(&iface),
+        (result, args_err) => {
+            let mut errors = args_err;
+            if let Err(e) = result {
+                match &mut errors {
+                    Some(all) => all.combine(e),
+                    None => errors = Some(e),
+                }
+            }
+            let errors = errors.map(syn::Error::into_compile_error);
+            let fallback = strip_helpers(trait_item);
+            quote!(#errors #fallback)
+        }
+    }
+}
+
+/// The trait without fidius' helper attributes (the fallback expansion).
+fn strip_helpers(mut item: ItemTrait) -> ItemTrait {
+    let helper = |a: &syn::Attribute| {
+        a.path().segments.last().is_some_and(|s| {
+            matches!(
+                s.ident.to_string().as_str(),
+                "optional" | "method_meta" | "trait_meta" | "wire"
+            )
+        })
+    };
+    item.attrs.retain(|a| !helper(a));
+    item.attrs
+        .push(syn::parse_quote!(#[allow(async_fn_in_trait)]));
+    for ti in item.items.iter_mut() {
+        if let syn::TraitItem::Fn(f) = ti {
+            f.attrs.retain(|a| !helper(a));
+        }
+    }
+    item
+}
+
+fn expand_valid(iface: &Interface) -> TokenStream {
+    let trait_tokens = emit_trait(iface);
+    let module = emit_module(iface);
+    let client = crate::client::emit(iface);
+    let wasm_export = crate::wasm::emit_export_macro(iface);
+    quote! {
         #trait_tokens
         #module
         #client
-    })
+        #wasm_export
+    }
 }
 
 /// A `c"..."` literal for `s` (checked NUL-free by the IR).
@@ -338,6 +398,7 @@ fn emit_module(iface: &Interface) -> TokenStream {
         quote!(#krate::MethodKind::#k)
     });
     let shims = iface.methods.iter().map(|m| emit_shim(iface, m));
+    let descriptors = crate::wasm::emit_descriptors(iface);
     let slot_inits = iface.methods.iter().map(|m| {
         let n = &m.ident;
         let shim = shim_ident(m);
@@ -416,6 +477,7 @@ fn emit_module(iface: &Interface) -> TokenStream {
             pub const #iname_c: &::core::ffi::CStr = #iname;
             #(#caps)*
             #(#indices)*
+            #descriptors
 
             #(#shims)*
 

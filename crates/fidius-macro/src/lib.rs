@@ -14,6 +14,7 @@ mod client;
 mod host_iface;
 mod impl_gen;
 mod interface;
+mod wasm;
 
 /// Declares a plugin interface.
 ///
@@ -23,9 +24,7 @@ mod interface;
 /// with the interface crate's `host` feature, a typed `<Trait>Client`.
 #[proc_macro_attribute]
 pub fn plugin_interface(attr: TokenStream, item: TokenStream) -> TokenStream {
-    interface::expand(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    interface::expand(attr.into(), item.into()).into()
 }
 
 /// Registers an impl block as a plugin.
@@ -90,3 +89,11 @@ inert_helper!(
     wire,
     "Raw wire mode `#[wire(raw)]` (inside `#[plugin_interface]`)."
 );
+
+/// Marks a user type that crosses a WASM boundary (fidius 0.5 source
+/// compatibility). The WIT of a type is found from its definition in the
+/// interface crate's source, so the derive itself generates nothing.
+#[proc_macro_derive(WitType, attributes(wit))]
+pub fn derive_wit_type(_item: TokenStream) -> TokenStream {
+    TokenStream::new()
+}

@@ -77,6 +77,82 @@ pub fn package_digest(dir: &Path) -> Result<[u8; 32], PackageError> {
     Ok(h.finalize().into())
 }
 
+/// A package read once: the digest of exactly the bytes read, and the
+/// contents of the files the caller asked to keep. Loading from a snapshot
+/// means the bytes used are the bytes that were verified, even if the
+/// directory changes meanwhile.
+#[derive(Debug, Clone)]
+pub struct PackageSnapshot {
+    /// [`package_digest`] of the bytes read.
+    pub digest: [u8; 32],
+    /// Kept files, by relative path (`/` separators).
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+/// Reads every file of the package once, hashing it as [`package_digest`]
+/// does and keeping the contents of files for which `keep(relative_path)`
+/// is true. Files over `max_file` bytes are refused.
+pub fn snapshot_package(
+    dir: &Path,
+    keep: &dyn Fn(&str) -> bool,
+    max_file: u64,
+) -> Result<PackageSnapshot, PackageError> {
+    use std::io::Read;
+    let mut h = Sha256::new();
+    let mut files = std::collections::BTreeMap::new();
+    for (rel, path) in package_files(dir, false)? {
+        let f = std::fs::File::open(&path)?;
+        let mut content = Vec::new();
+        f.take(max_file + 1).read_to_end(&mut content)?;
+        if content.len() as u64 > max_file {
+            return Err(PackageError::SizeLimitExceeded {
+                limit: max_file,
+                actual: content.len() as u64,
+            });
+        }
+        h.update((rel.len() as u64).to_le_bytes());
+        h.update(rel.as_bytes());
+        h.update((content.len() as u64).to_le_bytes());
+        h.update(&content);
+        if keep(&rel) {
+            files.insert(rel, content);
+        }
+    }
+    Ok(PackageSnapshot {
+        digest: h.finalize().into(),
+        files,
+    })
+}
+
+/// Verifies `package.sig` of `dir` against a snapshot's digest.
+pub fn verify_snapshot(
+    dir: &Path,
+    snapshot: &PackageSnapshot,
+    keys: &[VerifyingKey],
+) -> Result<(), PackageError> {
+    let sig_path = dir.join(PACKAGE_SIG_FILE);
+    let bytes = match std::fs::read(&sig_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PackageError::SignatureNotFound { path: sig_path })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let invalid = || PackageError::SignatureInvalid {
+        path: dir.to_path_buf(),
+    };
+    let sig: [u8; 64] = bytes.as_slice().try_into().map_err(|_| invalid())?;
+    let sig = Signature::from_bytes(&sig);
+    if keys
+        .iter()
+        .any(|k| k.verify_strict(&snapshot.digest, &sig).is_ok())
+    {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
+}
+
 /// Signs the package, writing `package.sig`; returns its path.
 pub fn sign_package(dir: &Path, key: &SigningKey) -> Result<PathBuf, PackageError> {
     if !dir.join(crate::MANIFEST_FILE).is_file() {

@@ -15,10 +15,13 @@ pub use archive::{
     pack_package, unpack_package, unpack_package_verified, unpack_package_with_options, PackResult,
     UnpackOptions,
 };
-pub use digest::{package_digest, sign_package, verify_package, PACKAGE_SIG_FILE};
+pub use digest::{
+    package_digest, sign_package, snapshot_package, verify_package, verify_snapshot,
+    PackageSnapshot, PACKAGE_SIG_FILE,
+};
 pub use manifest::{
-    load_manifest, load_manifest_untyped, PackageHeader, PackageManifest, PackageRuntime,
-    PythonPackageMeta, WasmPackageMeta, MANIFEST_FILE,
+    load_manifest, load_manifest_untyped, parse_manifest, PackageHeader, PackageManifest,
+    PackageRuntime, PythonPackageMeta, WasmPackageMeta, MANIFEST_FILE,
 };
 
 use std::path::PathBuf;

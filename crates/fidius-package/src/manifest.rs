@@ -172,7 +172,12 @@ pub fn load_manifest<M: DeserializeOwned>(dir: &Path) -> Result<PackageManifest<
         }
         Err(e) => return Err(e.into()),
     };
-    let manifest: PackageManifest<M> = toml::from_str(&text)?;
+    parse_manifest(&text)
+}
+
+/// Parses and validates the text of a `package.toml`.
+pub fn parse_manifest<M: DeserializeOwned>(text: &str) -> Result<PackageManifest<M>, PackageError> {
+    let manifest: PackageManifest<M> = toml::from_str(text)?;
     manifest.validate_runtime()?;
     Ok(manifest)
 }

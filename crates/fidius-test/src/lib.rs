@@ -17,6 +17,7 @@ pub struct DylibFixture {
     release: bool,
     features: Vec<String>,
     target_dir: Option<PathBuf>,
+    target: Option<String>,
 }
 
 /// A fixture for the plugin crate in `dir` (a directory with a `Cargo.toml`
@@ -27,7 +28,36 @@ pub fn dylib_fixture(dir: impl AsRef<Path>) -> DylibFixture {
         release: false,
         features: Vec::new(),
         target_dir: None,
+        target: None,
     }
+}
+
+/// The WASM component fixture of the plugin crate in `dir`: built with
+/// `cargo build --target wasm32-wasip2` (the output is a component).
+pub fn wasm_fixture(dir: impl AsRef<Path>) -> DylibFixture {
+    dylib_fixture(dir).wasm()
+}
+
+/// Writes a WASM package `<parent>/<name>/` holding a copy of `component`
+/// and a `package.toml` with these capabilities; `extra` is appended to the
+/// manifest (e.g. a `[wasm.limits]` table). Returns the package directory.
+pub fn wasm_package(
+    parent: &Path,
+    name: &str,
+    component: &Path,
+    capabilities: &[&str],
+    extra: &str,
+) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).expect("create package dir");
+    std::fs::copy(component, dir.join("plugin.wasm")).expect("copy component");
+    let caps: Vec<String> = capabilities.iter().map(|c| format!("{c:?}")).collect();
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\ninterface = \"test\"\ninterface_version = 1\nruntime = \"wasm\"\n\n[metadata]\n\n[wasm]\ncomponent = \"plugin.wasm\"\ncapabilities = [{}]\n{extra}",
+        caps.join(", ")
+    );
+    std::fs::write(dir.join("package.toml"), manifest).expect("write package.toml");
+    dir
 }
 
 fn cache() -> &'static Mutex<HashMap<String, PathBuf>> {
@@ -69,6 +99,12 @@ impl DylibFixture {
         self
     }
 
+    /// Builds a WASM component (`--target wasm32-wasip2`) instead of a cdylib.
+    pub fn wasm(mut self) -> Self {
+        self.target = Some("wasm32-wasip2".into());
+        self
+    }
+
     /// Builds into this target directory instead of [`fixture_target_dir`].
     pub fn target_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.target_dir = Some(dir.into());
@@ -87,11 +123,12 @@ impl DylibFixture {
     pub fn try_build(&self) -> Result<PathBuf, String> {
         let manifest = self.dir.join("Cargo.toml");
         let key = format!(
-            "{}|{}|{:?}|{:?}",
+            "{}|{}|{:?}|{:?}|{:?}",
             manifest.display(),
             self.release,
             self.features,
-            self.target_dir
+            self.target_dir,
+            self.target
         );
         let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = cache.get(&key) {
@@ -112,6 +149,9 @@ impl DylibFixture {
         if self.release {
             cmd.arg("--release");
         }
+        if let Some(t) = &self.target {
+            cmd.arg("--target").arg(t);
+        }
         if !self.features.is_empty() {
             cmd.arg("--features").arg(self.features.join(","));
         }
@@ -126,7 +166,15 @@ impl DylibFixture {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let ext = std::env::consts::DLL_EXTENSION;
+        let ext = if self
+            .target
+            .as_deref()
+            .is_some_and(|t| t.starts_with("wasm"))
+        {
+            "wasm"
+        } else {
+            std::env::consts::DLL_EXTENSION
+        };
         let canonical = std::fs::canonicalize(&manifest).unwrap_or(manifest.clone());
         let mut found = None;
         for line in stdout.lines() {

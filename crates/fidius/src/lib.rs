@@ -36,17 +36,22 @@
 
 pub use fidius_core::{
     descriptor, error, fidius_plugin_registry, from_value, hash, host_ffi, inventory, kind,
-    registry, status, stream_ffi, stream_marker, to_value, wire, BufferStrategyKind, MethodKind,
-    PluginDescriptor, PluginError, PluginRegistry, Stream, Value, ValueError, ABI_VERSION,
-    FIDIUS_MAGIC, REGISTRY_VERSION,
+    python_descriptor, registry, status, stream_ffi, stream_marker, to_value, wasm_descriptor,
+    wire, BufferStrategyKind, MethodKind, PluginDescriptor, PluginError, PluginRegistry, Stream,
+    Value, ValueError, ABI_VERSION, FIDIUS_MAGIC, REGISTRY_VERSION,
 };
 pub use fidius_core::{fnv1a, interface_hash, HostBindError, HostCallError};
 pub use fidius_macro::{
-    host_interface, method_meta, optional, plugin_impl, plugin_interface, trait_meta, wire,
+    host_interface, method_meta, optional, plugin_impl, plugin_interface, trait_meta, wire, WitType,
 };
 
 #[doc(hidden)]
 pub use fidius_core::__private;
+
+/// The component runtime of WASM guests (used by generated code).
+#[cfg(target_family = "wasm")]
+#[doc(hidden)]
+pub use fidius_guest::__wasm;
 
 /// The host-import registry types (fidius 0.5 name for [`host_ffi`]).
 pub use fidius_core::host_ffi as host_registry;
@@ -57,9 +62,9 @@ pub use fidius_core::async_runtime;
 #[cfg(feature = "host")]
 pub use fidius_host::{
     arch, arena, executor, host_import, loader, signing, stream as host_stream,
-    validate_against_interface, CallError, HostImportInfo, ItemStream, LoadError, LoadPolicy,
-    LoadedLibrary, LoadedPlugin, PluginExecutor, PluginHandle, PluginHost, PluginHostBuilder,
-    PluginInfo, PluginRuntimeKind,
+    validate_against_interface, CallError, CallLimits, ClientInterface, ConfigRef, HostImportInfo,
+    ItemStream, LoadError, LoadPolicy, LoadedLibrary, LoadedPlugin, PluginExecutor, PluginHandle,
+    PluginHost, PluginHostBuilder, PluginInfo, PluginRuntimeKind,
 };
 
 #[cfg(feature = "streaming")]

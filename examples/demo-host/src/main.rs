@@ -41,8 +41,18 @@ fn call_signed(dir: &str, key_file: &str) -> Result<(), Box<dyn std::error::Erro
     }
 }
 
+mod wasm;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("wasm") {
+        let usage = "usage: demo-host wasm <dir> <invert.wasm> <lab.wasm>";
+        return wasm::run(
+            std::path::Path::new(all.get(1).ok_or(usage)?),
+            std::path::Path::new(all.get(2).ok_or(usage)?),
+            std::path::Path::new(all.get(3).ok_or(usage)?),
+        );
+    }
     if all.first().map(String::as_str) == Some("call-signed") {
         return call_signed(
             all.get(1)

@@ -2,6 +2,8 @@
 //! implements, so `PluginHandle` and its callers never depend on a backend.
 
 pub(crate) mod cdylib;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use cdylib::CdylibExecutor;
 
@@ -12,6 +14,44 @@ use fidius_core::MethodKind;
 
 /// Receives a call's output bytes while they are still borrowed from the plugin.
 pub type OutputSink<'a> = &'a mut dyn FnMut(&[u8]) -> Result<(), CallError>;
+
+/// Receives a call's result as a type-erased serde deserializer (the caller
+/// knows the Rust type and drives it).
+pub type ValueSink<'a> =
+    &'a mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), CallError>;
+
+/// How a backend wants typed calls delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallShape {
+    /// Bincode bytes ([`PluginExecutor::call_wire`]): cdylib plugins and
+    /// anything speaking the fidius wire.
+    Wire,
+    /// Self-describing values ([`PluginExecutor::call_value`]): WASM
+    /// components, Python. The caller's serde types drive the backend's own
+    /// value model directly, with no bincode round trip.
+    Values,
+}
+
+/// Limits a backend enforces on each call (WASM: all three; others may
+/// support a subset and refuse the rest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Wall-clock deadline of one call: past it the call is stopped and
+    /// returns [`CallError::Timeout`].
+    pub deadline: Option<std::time::Duration>,
+    /// Fuel (roughly, instructions) one call may use ([`CallError::FuelExhausted`]).
+    pub fuel: Option<u64>,
+    /// Memory cap in bytes ([`CallError::MemoryLimitExceeded`]).
+    pub max_memory: Option<u64>,
+}
+
+/// The fidius wire's bincode configuration (bincode 1 legacy defaults).
+pub(crate) fn wire_options() -> impl bincode::Options {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+}
 
 /// A backend that can call a plugin's methods.
 pub trait PluginExecutor: Send + Sync {
@@ -32,6 +72,40 @@ pub trait PluginExecutor: Send + Sync {
         input: &[u8],
         output: OutputSink<'_>,
     ) -> Result<(), CallError>;
+
+    /// Whether typed calls should come as bincode or as values (default: bincode).
+    fn call_shape(&self) -> CallShape {
+        CallShape::Wire
+    }
+
+    /// Calls a unary method with typed arguments: `args` is the argument
+    /// tuple and `output` deserializes the result. Backends with
+    /// [`CallShape::Values`] implement this; the default encodes the tuple
+    /// as bincode and goes through [`Self::call_wire`].
+    fn call_value(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+        output: ValueSink<'_>,
+    ) -> Result<(), CallError> {
+        let input = fidius_core::wire::serialize(args)
+            .map_err(|e| CallError::Serialization(e.to_string()))?;
+        self.call_wire(method, &input, &mut |bytes| {
+            let mut de = bincode::Deserializer::from_slice(bytes, wire_options());
+            output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+        })
+    }
+
+    /// Changes the limits of later calls.
+    fn set_limits(&self, limits: CallLimits) -> Result<(), CallError> {
+        let _ = limits;
+        Err(unsupported(self.info(), "per-call limits"))
+    }
+
+    /// The limits that apply to each call (`None`: this backend has none).
+    fn limits(&self) -> Option<CallLimits> {
+        None
+    }
 
     /// The call kind the plugin recorded for `method`, if it recorded one.
     fn method_kind(&self, method: usize) -> Option<MethodKind> {

@@ -1,0 +1,713 @@
+//! The WASM component backend: [`WasmComponentExecutor`] runs a plugin
+//! compiled to a WebAssembly component in wasmtime, sandboxed, with per-call
+//! deadlines, fuel and a memory cap.
+//!
+//! Calls arrive as typed values ([`CallShape::Values`]): the caller's serde
+//! types are lowered straight into component values by the component's own
+//! types (`value.rs`). Zero-config plugins get a fresh instance per call (no
+//! state survives a call; the pooling allocator makes that cheap);
+//! configured plugins (and plugins loaded with `reuse_instances`) keep a pool
+//! of configured instances, one per concurrent caller. An instance that
+//! trapped is discarded, never reused.
+
+mod egress;
+mod engine;
+pub mod sandbox;
+pub mod value;
+
+use crate::error::{CallError, LoadError};
+use crate::executor::{CallLimits, CallShape, OutputSink, PluginExecutor, ValueSink};
+use crate::info::PluginInfo;
+use engine::Runtime;
+use fidius_core::{MethodKind, PluginError};
+use sandbox::{Grants, HostState, MemoryLimitHit};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use value::{ArgsSerializer, ValDeserializer};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{
+    Component, ComponentExportIndex, Instance, InstancePre, Linker, Type, Val,
+};
+use wasmtime::Store;
+
+pub use egress::{EgressDenied, EgressPolicy};
+pub use engine::default_cache_dir;
+pub use sandbox::ALLOWED as ALLOWED_CAPABILITIES;
+
+const RUNTIME: &str = "wasm";
+
+/// One method of a component, as the host calls it (fidius 0.5 shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasmMethod {
+    /// The WIT function name.
+    pub name: String,
+    /// `#[wire(raw)]`.
+    pub wire_raw: bool,
+    /// Returns a stream resource.
+    pub streaming: bool,
+}
+
+impl From<&fidius_core::wasm_descriptor::WasmMethodDesc> for WasmMethod {
+    fn from(d: &fidius_core::wasm_descriptor::WasmMethodDesc) -> Self {
+        WasmMethod {
+            name: d.name.to_owned(),
+            wire_raw: d.wire_raw,
+            streaming: d.streaming,
+        }
+    }
+}
+
+/// How a component is run.
+#[derive(Debug, Clone)]
+pub struct WasmOptions {
+    /// Capability allow-list (see [`ALLOWED_CAPABILITIES`]).
+    pub capabilities: Vec<String>,
+    /// Deadline, fuel and memory cap of each call.
+    pub limits: CallLimits,
+    /// Keep instances between calls (always on for configured plugins).
+    /// Off by default for zero-config plugins: every call gets a fresh
+    /// instance, so no state survives a call.
+    pub reuse_instances: bool,
+    /// Idle instances kept for reuse (one is made per concurrent caller).
+    pub max_idle_instances: usize,
+    /// On-disk compiled-component cache (`None`: memory only).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for WasmOptions {
+    fn default() -> Self {
+        WasmOptions {
+            capabilities: Vec::new(),
+            limits: CallLimits::default(),
+            reuse_instances: false,
+            max_idle_instances: 16,
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+struct Slot {
+    name: String,
+    raw: bool,
+    streaming: bool,
+    func: Option<ComponentExportIndex>,
+    params: Vec<Type>,
+    has_result: bool,
+    plugin_error_result: bool,
+}
+
+struct Live {
+    store: Store<HostState>,
+    instance: Instance,
+}
+
+/// A WASM component plugin.
+pub struct WasmComponentExecutor {
+    info: PluginInfo,
+    rt: Arc<Runtime>,
+    pre: InstancePre<HostState>,
+    slots: Vec<Slot>,
+    hash_func: Option<ComponentExportIndex>,
+    configure_func: Option<ComponentExportIndex>,
+    grants: Grants,
+    limits: RwLock<CallLimits>,
+    config: Option<Vec<u8>>,
+    reuse: bool,
+    idle: Mutex<Vec<Live>>,
+    max_idle: usize,
+}
+
+impl std::fmt::Debug for WasmComponentExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmComponentExecutor")
+            .field("info", &self.info)
+            .field("limits", &self.limits())
+            .field("reuse", &self.reuse)
+            .finish()
+    }
+}
+
+fn backend(message: impl Into<String>) -> CallError {
+    CallError::Backend {
+        runtime: RUNTIME.into(),
+        message: message.into(),
+    }
+}
+
+fn is_plugin_error(ty: &Type) -> bool {
+    let Type::Result(r) = ty else { return false };
+    let Some(Type::Record(rec)) = r.err() else {
+        return false;
+    };
+    let names: Vec<&str> = rec.fields().map(|f| f.name).collect();
+    names.contains(&"code") && names.contains(&"message")
+}
+
+/// Checks that `bytes` are a valid component (compiling them once; the
+/// result is cached).
+pub fn validate_component(bytes: &[u8]) -> Result<(), CallError> {
+    let rt = Runtime::get().map_err(backend)?;
+    rt.compile(bytes, None)
+        .map(|_| ())
+        .map_err(|e| backend(format!("not a valid WASM component: {e}")))
+}
+
+/// Compiles a component ahead of time for this host's engine (a `.cwasm`).
+pub fn precompile_component(bytes: &[u8]) -> Result<Vec<u8>, CallError> {
+    let rt = Runtime::get().map_err(backend)?;
+    rt.engine
+        .precompile_component(bytes)
+        .map_err(|e| backend(format!("not a valid WASM component: {e:#}")))
+}
+
+fn host_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    // fidius 0.5 components may import these; without a client stream or a
+    // bound host table they answer "end of stream" / "not bound".
+    let mut pull = linker.instance("fidius:stream-pull/pull@0.1.0")?;
+    pull.func_wrap("next", |_store, (): ()| Ok((None::<Vec<u8>>,)))?;
+    let mut host = linker.instance("fidius:host-call/host@0.1.0")?;
+    host.func_wrap(
+        "call",
+        |_store, (_iface, _version, _hash, _index, _args): (String, u32, u64, u32, Vec<u8>)| {
+            Ok(((
+                fidius_core::status::HOST_CALL_STATUS_NOT_BOUND,
+                Vec::<u8>::new(),
+            ),))
+        },
+    )?;
+    Ok(())
+}
+
+impl WasmComponentExecutor {
+    /// Compiles (or fetches from cache) a component and prepares it
+    /// (fidius 0.5 signature; no limits, fresh instance per call).
+    pub fn from_component_bytes(
+        bytes: &[u8],
+        interface: String,
+        methods: Vec<WasmMethod>,
+        capabilities: Vec<String>,
+        info: PluginInfo,
+    ) -> Result<Self, CallError> {
+        let opts = WasmOptions {
+            capabilities,
+            ..WasmOptions::default()
+        };
+        Self::with_options(bytes, &interface, &methods, info, &opts)
+    }
+
+    /// Like [`Self::from_component_bytes`], with every option.
+    pub fn with_options(
+        bytes: &[u8],
+        interface: &str,
+        methods: &[WasmMethod],
+        info: PluginInfo,
+        opts: &WasmOptions,
+    ) -> Result<Self, CallError> {
+        let rt = Runtime::get().map_err(backend)?;
+        let component = rt
+            .compile(bytes, opts.cache_dir.as_deref())
+            .map_err(|e| backend(format!("not a valid WASM component: {e}")))?;
+        Self::from_component(rt, component, interface, methods, info, opts)
+    }
+
+    /// Loads a precompiled `.cwasm` (fidius 0.5 signature).
+    ///
+    /// # Safety
+    /// A `.cwasm` is native code: it must come from a trusted source (a
+    /// verified package or [`precompile_component`] on this host).
+    pub unsafe fn from_cwasm(
+        cwasm: &[u8],
+        interface: String,
+        methods: Vec<WasmMethod>,
+        capabilities: Vec<String>,
+        info: PluginInfo,
+    ) -> Result<Self, CallError> {
+        let opts = WasmOptions {
+            capabilities,
+            ..WasmOptions::default()
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { Self::from_cwasm_with_options(cwasm, &interface, &methods, info, &opts) }
+    }
+
+    /// Like [`Self::from_cwasm`], with every option.
+    ///
+    /// # Safety
+    /// As [`Self::from_cwasm`].
+    pub unsafe fn from_cwasm_with_options(
+        cwasm: &[u8],
+        interface: &str,
+        methods: &[WasmMethod],
+        info: PluginInfo,
+        opts: &WasmOptions,
+    ) -> Result<Self, CallError> {
+        let rt = Runtime::get().map_err(backend)?;
+        // SAFETY: forwarded caller contract.
+        let component = unsafe { rt.deserialize(cwasm) }.map_err(backend)?;
+        Self::from_component(rt, component, interface, methods, info, opts)
+    }
+
+    fn from_component(
+        rt: Arc<Runtime>,
+        component: Component,
+        interface: &str,
+        methods: &[WasmMethod],
+        info: PluginInfo,
+        opts: &WasmOptions,
+    ) -> Result<Self, CallError> {
+        let grants = Grants::parse(&opts.capabilities).map_err(backend)?;
+        let mut linker = Linker::<HostState>::new(&rt.engine);
+        host_imports(&mut linker).map_err(|e| backend(format!("linking host imports: {e:#}")))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            backend(format!(
+                "the component needs imports this host does not provide: {e:#}"
+            ))
+        })?;
+        let ctype = component.component_type();
+        let exported: Vec<String> = ctype
+            .exports(&rt.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let iface_idx = component.get_export_index(None, interface).ok_or_else(|| {
+            backend(format!(
+                "the component does not export `{interface}` (it exports: {})",
+                exported.join(", ")
+            ))
+        })?;
+        let Some(ComponentItem::ComponentInstance(inst_ty)) =
+            ctype.get_export(&rt.engine, interface).map(|e| e.ty)
+        else {
+            return Err(backend(format!(
+                "export `{interface}` is not an interface instance"
+            )));
+        };
+        let mut func_types = std::collections::HashMap::new();
+        for (name, ext) in inst_ty.exports(&rt.engine) {
+            if let ComponentItem::ComponentFunc(f) = ext.ty {
+                func_types.insert(name.to_owned(), f);
+            }
+        }
+        let mut slots = Vec::with_capacity(methods.len());
+        for m in methods {
+            let func = component.get_export_index(Some(&iface_idx), &m.name);
+            let (params, results): (Vec<Type>, Vec<Type>) = match func_types.get(&m.name) {
+                Some(f) => (f.params().map(|(_, t)| t).collect(), f.results().collect()),
+                None => (Vec::new(), Vec::new()),
+            };
+            slots.push(Slot {
+                name: m.name.clone(),
+                raw: m.wire_raw,
+                streaming: m.streaming,
+                func: func.filter(|_| func_types.contains_key(&m.name)),
+                plugin_error_result: results.first().is_some_and(is_plugin_error),
+                has_result: !results.is_empty(),
+                params,
+            });
+        }
+        let hash_func = component.get_export_index(Some(&iface_idx), "fidius-interface-hash");
+        let configure_func = component.get_export_index(Some(&iface_idx), "fidius-configure");
+        Ok(WasmComponentExecutor {
+            info,
+            rt,
+            pre,
+            slots,
+            hash_func,
+            configure_func,
+            grants,
+            limits: RwLock::new(opts.limits),
+            config: None,
+            reuse: opts.reuse_instances,
+            idle: Mutex::new(Vec::new()),
+            max_idle: opts.max_idle_instances.max(1),
+        })
+    }
+
+    /// The interface hash the component reports (`fidius-interface-hash`).
+    pub fn interface_hash(&self) -> Result<u64, CallError> {
+        let func = self
+            .hash_func
+            .ok_or_else(|| backend("the component does not export `fidius-interface-hash`"))?;
+        let v = self.invoke(func, Vec::new(), true)?;
+        match v {
+            Some(Val::U64(h)) => Ok(h),
+            other => Err(backend(format!(
+                "`fidius-interface-hash` returned {other:?}, expected a u64"
+            ))),
+        }
+    }
+
+    /// Makes this a configured instance: `config` (bincode) crosses once per
+    /// instance through `fidius-configure`; instances are kept for reuse.
+    /// The first instance is configured now, so a bad config fails here.
+    pub fn configure(&mut self, config: &[u8]) -> Result<(), CallError> {
+        if self.configure_func.is_none() {
+            return Err(backend(
+                "the component does not export `fidius-configure`, so it cannot be configured",
+            ));
+        }
+        self.config = Some(config.to_vec());
+        self.reuse = true;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+        let live = self.instantiate()?;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(live);
+        }
+        Ok(())
+    }
+
+    /// The limits that apply to each call.
+    pub fn limits(&self) -> CallLimits {
+        self.limits.read().map(|l| *l).unwrap_or_default()
+    }
+
+    /// Changes the limits of later calls (calls in flight keep theirs).
+    pub fn set_limits(&self, limits: CallLimits) {
+        if let Ok(mut l) = self.limits.write() {
+            *l = limits;
+        }
+    }
+
+    fn instantiate(&self) -> Result<Live, CallError> {
+        let limits = self.limits();
+        let mut store = Store::new(
+            &self.rt.engine,
+            HostState::new(&self.grants, limits.max_memory),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|e| backend(format!("{e:#}")))?;
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = match self.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => return Err(self.classify(e, &store, limits)),
+        };
+        let mut live = Live { store, instance };
+        if let (Some(cfg), Some(func)) = (&self.config, self.configure_func) {
+            let args = vec![Val::List(cfg.iter().map(|b| Val::U8(*b)).collect())];
+            self.run(&mut live, func, &args, false, limits)
+                .map_err(|e| match e {
+                    CallError::Trap { message, .. } | CallError::Panic(message) => {
+                        backend(format!("configure failed: {message}"))
+                    }
+                    other => other,
+                })?;
+        }
+        Ok(live)
+    }
+
+    fn classify(
+        &self,
+        e: wasmtime::Error,
+        store: &Store<HostState>,
+        limits: CallLimits,
+    ) -> CallError {
+        let tail = store.data().stderr.take();
+        if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+            return match trap {
+                wasmtime::Trap::Interrupt => CallError::Timeout {
+                    deadline: limits.deadline.unwrap_or_default(),
+                },
+                wasmtime::Trap::OutOfFuel => CallError::FuelExhausted {
+                    budget: limits.fuel.unwrap_or(u64::MAX),
+                },
+                _ if tail.contains("panicked at") => CallError::Panic(tail),
+                _ => CallError::Trap {
+                    runtime: RUNTIME.into(),
+                    message: if tail.is_empty() {
+                        format!("{trap}")
+                    } else {
+                        format!("{trap} (guest stderr: {tail})")
+                    },
+                },
+            };
+        }
+        if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
+            return CallError::MemoryLimitExceeded { limit: hit.limit };
+        }
+        if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+            return backend(format!("too many live WASM instances in this process: {e}"));
+        }
+        let mut message = format!("{e:#}");
+        if !tail.is_empty() {
+            message.push_str(&format!(" (guest stderr: {tail})"));
+        }
+        backend(message)
+    }
+
+    /// One call on a live instance, with the current limits.
+    fn run(
+        &self,
+        live: &mut Live,
+        func: ComponentExportIndex,
+        args: &[Val],
+        has_result: bool,
+        limits: CallLimits,
+    ) -> Result<Option<Val>, CallError> {
+        let Some(f) = live.instance.get_func(&mut live.store, func) else {
+            return Err(backend("the export is not a function"));
+        };
+        live.store.data_mut().limiter.memory = limits.max_memory;
+        live.store
+            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| backend(format!("{e:#}")))?;
+        let _ticking = limits.deadline.map(|d| {
+            live.store.set_epoch_deadline(Runtime::ticks(d));
+            self.rt.deadline_guard()
+        });
+        if limits.deadline.is_none() {
+            live.store.set_epoch_deadline(u64::MAX / 2);
+        }
+        let mut results = if has_result {
+            vec![Val::Bool(false)]
+        } else {
+            Vec::new()
+        };
+        match f.call(&mut live.store, args, &mut results) {
+            Ok(()) => Ok(results.pop()),
+            Err(e) => Err(self.classify(e, &live.store, limits)),
+        }
+    }
+
+    /// Calls `func` on an instance (fresh, or from the pool), off any tokio
+    /// runtime thread (WASI's blocking shims cannot run on one).
+    fn invoke(
+        &self,
+        func: ComponentExportIndex,
+        args: Vec<Val>,
+        has_result: bool,
+    ) -> Result<Option<Val>, CallError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| self.invoke_here(func, &args, has_result))
+                    .join()
+                    .unwrap_or_else(|_| Err(backend("the wasm call thread panicked")))
+            });
+        }
+        self.invoke_here(func, &args, has_result)
+    }
+
+    fn invoke_here(
+        &self,
+        func: ComponentExportIndex,
+        args: &[Val],
+        has_result: bool,
+    ) -> Result<Option<Val>, CallError> {
+        let limits = self.limits();
+        let pooled = if self.reuse {
+            self.idle.lock().ok().and_then(|mut v| v.pop())
+        } else {
+            None
+        };
+        let mut live = match pooled {
+            Some(l) => l,
+            None => self.instantiate()?,
+        };
+        let out = self.run(&mut live, func, args, has_result, limits)?;
+        // A failed call never gets here: its (poisoned) instance is dropped.
+        if self.reuse {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < self.max_idle {
+                    idle.push(live);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn slot(&self, method: usize, raw: bool) -> Result<&Slot, CallError> {
+        let slot = self
+            .slots
+            .get(method)
+            .ok_or(CallError::InvalidMethodIndex {
+                index: method,
+                count: self.slots.len() as u32,
+            })?;
+        if slot.streaming {
+            return Err(CallError::CallKindMismatch {
+                index: method,
+                declared: MethodKind::ServerStream,
+                attempted: if raw {
+                    MethodKind::Raw
+                } else {
+                    MethodKind::Unary
+                },
+            });
+        }
+        if slot.raw != raw {
+            return Err(CallError::WireModeMismatch {
+                method: slot.name.clone(),
+                declared: slot.raw,
+                attempted: raw,
+            });
+        }
+        Ok(slot)
+    }
+
+    fn finish(slot: &Slot, out: Option<Val>) -> Result<Val, CallError> {
+        let v = out.unwrap_or(Val::Tuple(Vec::new()));
+        if !slot.plugin_error_result {
+            return Ok(v);
+        }
+        match v {
+            Val::Result(Ok(Some(v))) => Ok(*v),
+            Val::Result(Ok(None)) => Ok(Val::Tuple(Vec::new())),
+            Val::Result(Err(Some(e))) => {
+                let pe: PluginError = serde::Deserialize::deserialize(ValDeserializer(*e))
+                    .unwrap_or_else(|e| PluginError::new("WASM_ERROR", e.to_string()));
+                Err(CallError::Plugin(pe))
+            }
+            Val::Result(Err(None)) => Err(CallError::Plugin(PluginError::new(
+                "WASM_ERROR",
+                "the plugin returned an error without details",
+            ))),
+            other => Ok(other),
+        }
+    }
+}
+
+impl PluginExecutor for WasmComponentExecutor {
+    fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    fn method_count(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    fn call_shape(&self) -> CallShape {
+        CallShape::Values
+    }
+
+    fn call_value(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+        output: ValueSink<'_>,
+    ) -> Result<(), CallError> {
+        let slot = self.slot(method, false)?;
+        let func = slot
+            .func
+            .ok_or(CallError::NotImplemented { bit: method as u32 })?;
+        let vals = erased_serde::serialize(
+            args,
+            ArgsSerializer {
+                params: &slot.params,
+            },
+        )
+        .map_err(|e| CallError::Serialization(format!("method `{}`: {e}", slot.name)))?;
+        let out = self.invoke(func, vals, slot.has_result)?;
+        let v = Self::finish(slot, out)?;
+        output(&mut <dyn erased_serde::Deserializer>::erase(
+            ValDeserializer(v),
+        ))
+    }
+
+    fn call_wire(
+        &self,
+        method: usize,
+        _input: &[u8],
+        _output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        let _ = self.slot(method, false)?;
+        Err(backend(
+            "WASM plugins take typed values, not bincode: call through PluginHandle::call_method",
+        ))
+    }
+
+    fn call_raw(&self, method: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        let slot = self.slot(method, true)?;
+        let func = slot
+            .func
+            .ok_or(CallError::NotImplemented { bit: method as u32 })?;
+        let args = vec![Val::List(input.iter().map(|b| Val::U8(*b)).collect())];
+        let out = self.invoke(func, args, slot.has_result)?;
+        let v = Self::finish(slot, out)?;
+        serde::Deserialize::deserialize(ValDeserializer(v))
+            .map(|b: fidius_core::wire::ByteBuf| b.0)
+            .map_err(|e| CallError::Deserialization(e.to_string()))
+    }
+
+    fn method_kind(&self, method: usize) -> Option<MethodKind> {
+        self.slots.get(method).map(|s| {
+            if s.streaming {
+                MethodKind::ServerStream
+            } else if s.raw {
+                MethodKind::Raw
+            } else {
+                MethodKind::Unary
+            }
+        })
+    }
+
+    fn set_limits(&self, limits: CallLimits) -> Result<(), CallError> {
+        WasmComponentExecutor::set_limits(self, limits);
+        Ok(())
+    }
+
+    fn limits(&self) -> Option<CallLimits> {
+        Some(WasmComponentExecutor::limits(self))
+    }
+}
+
+/// Builds the executor of a WASM package (used by `PluginHost`).
+pub(crate) fn load_package_component(
+    bytes: &[u8],
+    cwasm: Option<&[u8]>,
+    desc: &fidius_core::wasm_descriptor::WasmInterfaceDescriptor,
+    info: PluginInfo,
+    opts: &WasmOptions,
+) -> Result<WasmComponentExecutor, LoadError> {
+    let methods: Vec<WasmMethod> = desc.methods.iter().map(WasmMethod::from).collect();
+    let load_err = |e: CallError| LoadError::WasmLoad(e.to_string());
+    let exec = match cwasm {
+        Some(art) => {
+            // SAFETY: the caller passes a `.cwasm` only from a package whose
+            // signature verified (native code from a trusted signer).
+            match unsafe {
+                WasmComponentExecutor::from_cwasm_with_options(
+                    art,
+                    desc.interface_export,
+                    &methods,
+                    info.clone(),
+                    opts,
+                )
+            } {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "precompiled .cwasm not usable; compiling the component");
+                    WasmComponentExecutor::with_options(
+                        bytes,
+                        desc.interface_export,
+                        &methods,
+                        info,
+                        opts,
+                    )
+                    .map_err(load_err)?
+                }
+            }
+        }
+        None => {
+            WasmComponentExecutor::with_options(bytes, desc.interface_export, &methods, info, opts)
+                .map_err(load_err)?
+        }
+    };
+    let got = exec.interface_hash().map_err(load_err)?;
+    if got != desc.interface_hash {
+        return Err(LoadError::InterfaceHashMismatch {
+            got,
+            expected: desc.interface_hash,
+        });
+    }
+    Ok(exec)
+}
+
+/// Whether this process's WASM engine runs on the pooling allocator (it
+/// falls back to on-demand allocation, logged, where the pool cannot be
+/// reserved).
+pub fn pooling_allocator_in_use() -> bool {
+    Runtime::get().map(|r| r.pooling).unwrap_or(false)
+}

@@ -1,0 +1,3 @@
+fn main() {
+    fidius_build::emit_wit();
+}
