@@ -25,3 +25,43 @@ pub struct WasmInterfaceDescriptor {
     /// Methods in trait order (index = `METHOD_*` constant).
     pub methods: &'static [WasmMethodDesc],
 }
+
+/// The kebab-case WIT name of a Rust identifier (fidius 0.5's rule):
+/// `BytePipe` → `byte-pipe`, `add_direct` → `add-direct`, `r#type` → `type`.
+/// Every uppercase letter after the first starts a new word.
+pub fn kebab(ident: &str) -> String {
+    let ident = ident.strip_prefix("r#").unwrap_or(ident);
+    let mut out = String::with_capacity(ident.len() + 4);
+    for (i, c) in ident.chars().enumerate() {
+        if c == '_' {
+            if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        } else if c.is_ascii_uppercase() {
+            if i > 0 && !out.ends_with('-') {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+/// The UpperCamelCase name of a WIT name: `apply-input` → `ApplyInput`
+/// (wit-bindgen's type names, and Rust variant names of WIT cases).
+pub fn upper_camel(wit: &str) -> String {
+    wit.split('-')
+        .map(|w| {
+            let mut cs = w.chars();
+            match cs.next() {
+                Some(c) => c.to_ascii_uppercase().to_string() + &cs.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}

@@ -58,31 +58,7 @@ const RUST_KEYWORDS: &[&str] = &[
     "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 
-/// The kebab-case WIT name of a Rust identifier: `BytePipe` → `byte-pipe`,
-/// `add_direct` → `add-direct`, `r#type` → `type`. Every uppercase letter
-/// after the first starts a new word.
-pub fn kebab(ident: &str) -> String {
-    let ident = ident.strip_prefix("r#").unwrap_or(ident);
-    let mut out = String::with_capacity(ident.len() + 4);
-    for (i, c) in ident.chars().enumerate() {
-        if c == '_' {
-            if !out.ends_with('-') && !out.is_empty() {
-                out.push('-');
-            }
-        } else if c.is_ascii_uppercase() {
-            if i > 0 && !out.ends_with('-') {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    while out.ends_with('-') {
-        out.pop();
-    }
-    out
-}
+pub use fidius_core::wasm_descriptor::kebab;
 
 /// `name` as it must be written in WIT source (`%`-escaped if a keyword).
 pub fn escape(name: &str) -> String {
@@ -122,15 +98,7 @@ pub fn bindgen_snake(wit: &str) -> String {
 /// The Rust type/case name wit-bindgen generates for a WIT name:
 /// `apply-input` → `ApplyInput`.
 pub fn bindgen_camel(wit: &str) -> String {
-    wit.split('-')
-        .map(|w| {
-            let mut cs = w.chars();
-            match cs.next() {
-                Some(c) => c.to_ascii_uppercase().to_string() + &cs.as_str().to_ascii_lowercase(),
-                None => String::new(),
-            }
-        })
-        .collect()
+    fidius_core::wasm_descriptor::upper_camel(wit)
 }
 
 /// A Rust-side name (serde's) for a WIT record field or variant case name

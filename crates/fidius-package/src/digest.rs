@@ -130,27 +130,7 @@ pub fn verify_snapshot(
     snapshot: &PackageSnapshot,
     keys: &[VerifyingKey],
 ) -> Result<(), PackageError> {
-    let sig_path = dir.join(PACKAGE_SIG_FILE);
-    let bytes = match std::fs::read(&sig_path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PackageError::SignatureNotFound { path: sig_path })
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let invalid = || PackageError::SignatureInvalid {
-        path: dir.to_path_buf(),
-    };
-    let sig: [u8; 64] = bytes.as_slice().try_into().map_err(|_| invalid())?;
-    let sig = Signature::from_bytes(&sig);
-    if keys
-        .iter()
-        .any(|k| k.verify_strict(&snapshot.digest, &sig).is_ok())
-    {
-        Ok(())
-    } else {
-        Err(invalid())
-    }
+    verify_digest(dir, &snapshot.digest, keys)
 }
 
 /// Signs the package, writing `package.sig`; returns its path.
@@ -168,6 +148,20 @@ pub fn sign_package(dir: &Path, key: &SigningKey) -> Result<PathBuf, PackageErro
 
 /// Verifies `package.sig` against any of `keys`.
 pub fn verify_package(dir: &Path, keys: &[VerifyingKey]) -> Result<(), PackageError> {
+    verify_with(dir, || package_digest(dir), keys)
+}
+
+fn verify_digest(dir: &Path, digest: &[u8; 32], keys: &[VerifyingKey]) -> Result<(), PackageError> {
+    verify_with(dir, || Ok(*digest), keys)
+}
+
+/// Reads `package.sig` (a missing one is `SignatureNotFound` before any
+/// hashing), then checks it over `digest()` against every trusted key.
+fn verify_with(
+    dir: &Path,
+    digest: impl FnOnce() -> Result<[u8; 32], PackageError>,
+    keys: &[VerifyingKey],
+) -> Result<(), PackageError> {
     let sig_path = dir.join(PACKAGE_SIG_FILE);
     let bytes = match std::fs::read(&sig_path) {
         Ok(b) => b,
@@ -181,7 +175,7 @@ pub fn verify_package(dir: &Path, keys: &[VerifyingKey]) -> Result<(), PackageEr
     };
     let sig: [u8; 64] = bytes.as_slice().try_into().map_err(|_| invalid())?;
     let sig = Signature::from_bytes(&sig);
-    let digest = package_digest(dir)?;
+    let digest = digest()?;
     if keys.iter().any(|k| k.verify_strict(&digest, &sig).is_ok()) {
         Ok(())
     } else {

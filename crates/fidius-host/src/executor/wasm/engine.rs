@@ -24,7 +24,11 @@ pub struct Runtime {
     pub pooling: bool,
     ticker: Ticker,
     memory_cache: Mutex<HashMap<[u8; 32], Component>>,
+    pre_cache:
+        Mutex<HashMap<[u8; 32], wasmtime::component::InstancePre<super::sandbox::HostState>>>,
     engine_key: String,
+    /// WASI and fidius imports, defined once for every component.
+    pub linker: wasmtime::component::Linker<super::sandbox::HostState>,
 }
 
 struct Ticker {
@@ -80,25 +84,40 @@ impl Runtime {
         let a = active.clone();
         let handle = std::thread::Builder::new()
             .name("fidius-wasm-epoch".into())
-            .spawn(move || loop {
-                if a.load(Ordering::Acquire) == 0 {
-                    std::thread::park_timeout(Duration::from_secs(1));
-                    if weak.upgrade().is_none() {
-                        return;
+            .spawn(move || {
+                // Ticks follow wall time (sleep overshoot is caught up), so a
+                // deadline of N ms fires after N ms, not after N sleeps.
+                let mut next = std::time::Instant::now();
+                loop {
+                    if a.load(Ordering::Acquire) == 0 {
+                        std::thread::park_timeout(Duration::from_secs(1));
+                        if weak.upgrade().is_none() {
+                            return;
+                        }
+                        next = std::time::Instant::now();
+                        continue;
                     }
-                    continue;
-                }
-                std::thread::sleep(TICK);
-                match weak.upgrade() {
-                    Some(e) => e.increment_epoch(),
-                    None => return,
+                    next += TICK;
+                    let now = std::time::Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    let Some(e) = weak.upgrade() else { return };
+                    e.increment_epoch();
+                    while next + TICK <= std::time::Instant::now() {
+                        next += TICK;
+                        e.increment_epoch();
+                    }
                 }
             })
             .map_err(|e| format!("starting the wasm epoch thread: {e}"))?;
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
+        let mut linker = wasmtime::component::Linker::new(&engine);
+        super::host_imports(&mut linker).map_err(|e| format!("linking host imports: {e:#}"))?;
         Ok(Runtime {
+            linker,
             engine_key: format!("{:016x}", h.finish()),
             engine,
             pooling,
@@ -107,6 +126,7 @@ impl Runtime {
                 thread: handle.thread().clone(),
             },
             memory_cache: Mutex::new(HashMap::new()),
+            pre_cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -125,13 +145,57 @@ impl Runtime {
 
     /// Compiles (or fetches from the caches) the component in `bytes`.
     pub fn compile(&self, bytes: &[u8], disk: Option<&Path>) -> Result<Component, String> {
+        self.compile_keyed(bytes, disk).map(|(c, _)| c)
+    }
+
+    /// [`Self::compile`], also returning the content key of `bytes`.
+    pub fn compile_keyed(
+        &self,
+        bytes: &[u8],
+        disk: Option<&Path>,
+    ) -> Result<(Component, [u8; 32]), String> {
+        let key: [u8; 32] = Sha256::digest(bytes).into();
+        self.compile_inner(bytes, key, disk).map(|c| (c, key))
+    }
+
+    /// The `InstancePre` of a component (imports resolved once per content key).
+    pub fn instance_pre(
+        &self,
+        key: [u8; 32],
+        component: &Component,
+    ) -> Result<wasmtime::component::InstancePre<super::sandbox::HostState>, String> {
+        if let Some(p) = self
+            .pre_cache
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(p);
+        }
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+            format!("the component needs imports this host does not provide: {e:#}")
+        })?;
+        if let Ok(mut m) = self.pre_cache.lock() {
+            if m.len() >= MEMORY_CACHE_ENTRIES {
+                m.clear();
+            }
+            m.insert(key, pre.clone());
+        }
+        Ok(pre)
+    }
+
+    fn compile_inner(
+        &self,
+        bytes: &[u8],
+        key: [u8; 32],
+        disk: Option<&Path>,
+    ) -> Result<Component, String> {
         if Engine::detect_precompiled(bytes).is_some() {
             return Err(
                 "these bytes are a precompiled artifact (.cwasm), not a component; pass the .wasm"
                     .into(),
             );
         }
-        let key: [u8; 32] = Sha256::digest(bytes).into();
         if let Some(c) = self
             .memory_cache
             .lock()

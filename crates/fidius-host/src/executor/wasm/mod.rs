@@ -96,6 +96,15 @@ struct Slot {
     plugin_error_result: bool,
 }
 
+/// The `plugin-error` record of every fidius world, as wasmtime lifts it.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+struct WitPluginError {
+    code: String,
+    message: String,
+    details: Option<String>,
+}
+
 struct Live {
     store: Store<HostState>,
     instance: Instance,
@@ -160,7 +169,7 @@ pub fn precompile_component(bytes: &[u8]) -> Result<Vec<u8>, CallError> {
         .map_err(|e| backend(format!("not a valid WASM component: {e:#}")))
 }
 
-fn host_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn host_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     // fidius 0.5 components may import these; without a client stream or a
     // bound host table they answer "end of stream" / "not bound".
@@ -205,10 +214,10 @@ impl WasmComponentExecutor {
         opts: &WasmOptions,
     ) -> Result<Self, CallError> {
         let rt = Runtime::get().map_err(backend)?;
-        let component = rt
-            .compile(bytes, opts.cache_dir.as_deref())
+        let (component, key) = rt
+            .compile_keyed(bytes, opts.cache_dir.as_deref())
             .map_err(|e| backend(format!("not a valid WASM component: {e}")))?;
-        Self::from_component(rt, component, interface, methods, info, opts)
+        Self::from_component(rt, component, key, interface, methods, info, opts)
     }
 
     /// Loads a precompiled `.cwasm` (fidius 0.5 signature).
@@ -245,25 +254,25 @@ impl WasmComponentExecutor {
         let rt = Runtime::get().map_err(backend)?;
         // SAFETY: forwarded caller contract.
         let component = unsafe { rt.deserialize(cwasm) }.map_err(backend)?;
-        Self::from_component(rt, component, interface, methods, info, opts)
+        let key =
+            sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(cwasm)).into();
+        Self::from_component(rt, component, key, interface, methods, info, opts)
     }
 
     fn from_component(
         rt: Arc<Runtime>,
         component: Component,
+        key: [u8; 32],
         interface: &str,
         methods: &[WasmMethod],
         info: PluginInfo,
         opts: &WasmOptions,
     ) -> Result<Self, CallError> {
         let grants = Grants::parse(&opts.capabilities).map_err(backend)?;
-        let mut linker = Linker::<HostState>::new(&rt.engine);
-        host_imports(&mut linker).map_err(|e| backend(format!("linking host imports: {e:#}")))?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| {
-            backend(format!(
-                "the component needs imports this host does not provide: {e:#}"
-            ))
-        })?;
+        let pre = rt.instance_pre(key, &component).map_err(backend)?;
+        // Export indices must come from the component the (cached, maybe
+        // compiled by a concurrent load) `InstancePre` was made from.
+        let component = pre.component().clone();
         let ctype = component.component_type();
         let exported: Vec<String> = ctype
             .exports(&rt.engine)
@@ -447,6 +456,25 @@ impl WasmComponentExecutor {
         has_result: bool,
         limits: CallLimits,
     ) -> Result<Option<Val>, CallError> {
+        self.run_with(live, func, limits, |store, f| {
+            let mut results = if has_result {
+                vec![Val::Bool(false)]
+            } else {
+                Vec::new()
+            };
+            f.call(store, args, &mut results)?;
+            Ok(results.pop())
+        })
+    }
+
+    /// Runs `call` on the function `func` of a live instance, with limits.
+    fn run_with<R>(
+        &self,
+        live: &mut Live,
+        func: ComponentExportIndex,
+        limits: CallLimits,
+        call: impl FnOnce(&mut Store<HostState>, wasmtime::component::Func) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
         let Some(f) = live.instance.get_func(&mut live.store, func) else {
             return Err(backend("the export is not a function"));
         };
@@ -454,20 +482,18 @@ impl WasmComponentExecutor {
         live.store
             .set_fuel(limits.fuel.unwrap_or(u64::MAX))
             .map_err(|e| backend(format!("{e:#}")))?;
-        let _ticking = limits.deadline.map(|d| {
-            live.store.set_epoch_deadline(Runtime::ticks(d));
-            self.rt.deadline_guard()
-        });
-        if limits.deadline.is_none() {
-            live.store.set_epoch_deadline(u64::MAX / 2);
-        }
-        let mut results = if has_result {
-            vec![Val::Bool(false)]
-        } else {
-            Vec::new()
+        let _ticking = match limits.deadline {
+            Some(d) => {
+                live.store.set_epoch_deadline(Runtime::ticks(d));
+                Some(self.rt.deadline_guard())
+            }
+            None => {
+                live.store.set_epoch_deadline(u64::MAX / 2);
+                None
+            }
         };
-        match f.call(&mut live.store, args, &mut results) {
-            Ok(()) => Ok(results.pop()),
+        match call(&mut live.store, f) {
+            Ok(r) => Ok(r),
             Err(e) => Err(self.classify(e, &live.store, limits)),
         }
     }
@@ -480,42 +506,49 @@ impl WasmComponentExecutor {
         args: Vec<Val>,
         has_result: bool,
     ) -> Result<Option<Val>, CallError> {
+        self.on_instance(func, |exec, live, func, limits| {
+            exec.run(live, func, &args, has_result, limits)
+        })
+    }
+
+    /// Takes an instance (pooled or fresh), runs `f` on it off any tokio
+    /// runtime thread, and returns a healthy instance to the pool.
+    fn on_instance<R: Send>(
+        &self,
+        func: ComponentExportIndex,
+        f: impl FnOnce(&Self, &mut Live, ComponentExportIndex, CallLimits) -> Result<R, CallError>
+            + Send,
+    ) -> Result<R, CallError> {
+        let here = move || {
+            let limits = self.limits();
+            let pooled = if self.reuse {
+                self.idle.lock().ok().and_then(|mut v| v.pop())
+            } else {
+                None
+            };
+            let mut live = match pooled {
+                Some(l) => l,
+                None => self.instantiate()?,
+            };
+            let out = f(self, &mut live, func, limits)?;
+            // A failed call never gets here: its (poisoned) instance is dropped.
+            if self.reuse {
+                if let Ok(mut idle) = self.idle.lock() {
+                    if idle.len() < self.max_idle {
+                        idle.push(live);
+                    }
+                }
+            }
+            Ok(out)
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|s| {
-                s.spawn(|| self.invoke_here(func, &args, has_result))
+                s.spawn(here)
                     .join()
                     .unwrap_or_else(|_| Err(backend("the wasm call thread panicked")))
             });
         }
-        self.invoke_here(func, &args, has_result)
-    }
-
-    fn invoke_here(
-        &self,
-        func: ComponentExportIndex,
-        args: &[Val],
-        has_result: bool,
-    ) -> Result<Option<Val>, CallError> {
-        let limits = self.limits();
-        let pooled = if self.reuse {
-            self.idle.lock().ok().and_then(|mut v| v.pop())
-        } else {
-            None
-        };
-        let mut live = match pooled {
-            Some(l) => l,
-            None => self.instantiate()?,
-        };
-        let out = self.run(&mut live, func, args, has_result, limits)?;
-        // A failed call never gets here: its (poisoned) instance is dropped.
-        if self.reuse {
-            if let Ok(mut idle) = self.idle.lock() {
-                if idle.len() < self.max_idle {
-                    idle.push(live);
-                }
-            }
-        }
-        Ok(out)
+        here()
     }
 
     fn slot(&self, method: usize, raw: bool) -> Result<&Slot, CallError> {
@@ -623,12 +656,27 @@ impl PluginExecutor for WasmComponentExecutor {
         let func = slot
             .func
             .ok_or(CallError::NotImplemented { bit: method as u32 })?;
-        let args = vec![Val::List(input.iter().map(|b| Val::U8(*b)).collect())];
-        let out = self.invoke(func, args, slot.has_result)?;
-        let v = Self::finish(slot, out)?;
-        serde::Deserialize::deserialize(ValDeserializer(v))
-            .map(|b: fidius_core::wire::ByteBuf| b.0)
-            .map_err(|e| CallError::Deserialization(e.to_string()))
+        // Bytes cross as one block (wasmtime's typed `list<u8>`), not as a
+        // list of values.
+        let fallible = slot.plugin_error_result;
+        let out = self.on_instance(func, |exec, live, func, limits| {
+            exec.run_with(live, func, limits, |store, f| {
+                if fallible {
+                    let typed = f.typed::<(&[u8],), (Result<Vec<u8>, WitPluginError>,)>(&*store)?;
+                    Ok(typed.call(store, (input,))?.0)
+                } else {
+                    let typed = f.typed::<(&[u8],), (Vec<u8>,)>(&*store)?;
+                    Ok(Ok(typed.call(store, (input,))?.0))
+                }
+            })
+        })?;
+        out.map_err(|e| {
+            CallError::Plugin(PluginError {
+                code: e.code,
+                message: e.message,
+                details: e.details,
+            })
+        })
     }
 
     fn method_kind(&self, method: usize) -> Option<MethodKind> {

@@ -35,43 +35,10 @@ impl de::Error for ValError {
     }
 }
 
-fn kebab(s: &str) -> String {
-    let s = s.strip_prefix("r#").unwrap_or(s);
-    let mut out = String::with_capacity(s.len() + 4);
-    for (i, c) in s.chars().enumerate() {
-        if c == '_' {
-            if !out.is_empty() && !out.ends_with('-') {
-                out.push('-');
-            }
-        } else if c.is_ascii_uppercase() {
-            if i > 0 && !out.ends_with('-') {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    while out.ends_with('-') {
-        out.pop();
-    }
-    out
-}
+use fidius_core::wasm_descriptor::{kebab, upper_camel as pascal};
 
 fn snake(s: &str) -> String {
     s.replace('-', "_")
-}
-
-fn pascal(s: &str) -> String {
-    s.split('-')
-        .map(|w| {
-            let mut cs = w.chars();
-            match cs.next() {
-                Some(c) => c.to_ascii_uppercase().to_string() + cs.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
 }
 
 fn type_name(ty: &Type) -> String {
