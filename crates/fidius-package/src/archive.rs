@@ -25,6 +25,9 @@ pub struct PackResult {
 pub fn pack_package(dir: &Path, output: Option<&Path>) -> Result<PackResult, PackageError> {
     let manifest = load_manifest_untyped(dir)?;
     let h = &manifest.package;
+    check_component("name", &h.name)?;
+    check_component("version", &h.version)?;
+    check_component("extension", h.extension())?;
     let top = format!("{}-{}", h.name, h.version);
     let path = match output {
         Some(p) => p.to_path_buf(),
@@ -54,6 +57,24 @@ pub fn pack_package(dir: &Path, output: Option<&Path>) -> Result<PackResult, Pac
     let mut out = enc.finish().map_err(arch_err)?;
     io::Write::flush(&mut out).map_err(arch_err)?;
     Ok(PackResult { path, unsigned })
+}
+
+/// A manifest field that becomes part of a file name: non-empty, at most 128
+/// characters of `[A-Za-z0-9._+-]`, not starting with `.` or `-`.
+fn check_component(what: &str, value: &str) -> Result<(), PackageError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && !value.starts_with(['.', '-'])
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PackageError::InvalidManifest(format!(
+            "[package] {what} {value:?} cannot be part of an archive name: use letters, digits and . _ + - (not first . or -), at most 128 characters"
+        )))
+    }
 }
 
 /// Limits applied while unpacking.
@@ -287,4 +308,32 @@ fn unpack_staged(
         std::fs::rename(&top, &final_dir)?;
     }
     Ok(final_dir)
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn manifest_fields_that_would_escape_the_output_path_are_refused() {
+        for (name, version, ext) in [
+            ("/etc/cron.d/x", "1", "fid"),
+            ("../up", "1", "fid"),
+            ("ok", "1/../../x", "fid"),
+            ("ok", "1", "fid/../x"),
+            ("", "1", "fid"),
+            (".hidden", "1", "fid"),
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(
+                d.path().join("package.toml"),
+                format!("[package]\nname = {name:?}\nversion = {version:?}\ninterface = \"i\"\ninterface_version = 1\nextension = {ext:?}\n[metadata]\n"),
+            )
+            .unwrap();
+            match pack_package(d.path(), None) {
+                Err(PackageError::InvalidManifest(m)) => assert!(m.contains("archive name"), "{m}"),
+                other => panic!("{name}/{version}/{ext}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
 }
