@@ -60,6 +60,11 @@ fn call_values<I: Serialize + ?Sized, O: DeserializeOwned>(
     })
 }
 
+/// Encodes a config as it crosses the boundary (bincode, once per instance).
+pub(crate) fn encode_config<C: Serialize + ?Sized>(config: &C) -> Result<Vec<u8>, LoadError> {
+    fidius_core::wire::serialize(config).map_err(|e| LoadError::ConfigSerialization(e.to_string()))
+}
+
 fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Vec<u8>, CallError> {
     fidius_core::wire::serialize(args).map_err(|e| CallError::Serialization(e.to_string()))
 }
@@ -105,8 +110,7 @@ impl PluginHandle {
         plugin: LoadedPlugin,
         config: &C,
     ) -> Result<Self, LoadError> {
-        let bytes = fidius_core::wire::serialize(config)
-            .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
+        let bytes = crate::handle::encode_config(config)?;
         Ok(Self::cdylib(CdylibExecutor::from_loaded_with_config(
             plugin, &bytes,
         )?))
@@ -122,8 +126,7 @@ impl PluginHandle {
         desc: &'static PluginDescriptor,
         config: &C,
     ) -> Result<Self, LoadError> {
-        let bytes = fidius_core::wire::serialize(config)
-            .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
+        let bytes = crate::handle::encode_config(config)?;
         Ok(Self::cdylib(CdylibExecutor::from_descriptor_with_config(
             desc, &bytes,
         )?))

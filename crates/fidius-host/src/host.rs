@@ -293,10 +293,7 @@ impl PluginHost {
         if self.find_package(name, "wasm").is_ok() {
             let mut how = crate::wasm_load::WasmLoad::default();
             if let Some(c) = config {
-                how.config = Some(
-                    fidius_core::wire::serialize(c)
-                        .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?,
-                );
+                how.config = Some(crate::handle::encode_config(c)?);
             }
             return self.load_wasm_with(name, iface.wasm, how);
         }

@@ -97,8 +97,7 @@ impl PluginHost {
         desc: &'static WasmInterfaceDescriptor,
         config: &C,
     ) -> Result<PluginHandle, LoadError> {
-        let bytes = fidius_core::wire::serialize(config)
-            .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
+        let bytes = crate::handle::encode_config(config)?;
         self.load_wasm_with(
             name,
             desc,
@@ -121,8 +120,7 @@ impl PluginHost {
         egress: Option<Arc<dyn EgressPolicy>>,
     ) -> Result<PluginHandle, LoadError> {
         let _ = egress;
-        let bytes = fidius_core::wire::serialize(config)
-            .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
+        let bytes = crate::handle::encode_config(config)?;
         self.load_wasm_with(
             name,
             desc,

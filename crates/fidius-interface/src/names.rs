@@ -101,17 +101,6 @@ pub fn bindgen_camel(wit: &str) -> String {
     fidius_core::wasm_descriptor::upper_camel(wit)
 }
 
-/// A Rust-side name (serde's) for a WIT record field or variant case name
-/// coming back from a component: `type-name` → `type_name`.
-pub fn snake_from_kebab(wit: &str) -> String {
-    wit.replace('-', "_")
-}
-
-/// The Rust variant name for a WIT case name: `big-circle` → `BigCircle`.
-pub fn pascal_from_kebab(wit: &str) -> String {
-    bindgen_camel(wit)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

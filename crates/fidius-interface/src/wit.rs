@@ -6,7 +6,6 @@
 use crate::ir::{Interface, Method, Ret};
 use crate::names::{bindgen_camel, bindgen_snake, escape, is_valid_wit_ident, kebab};
 use crate::source::{CrateSource, TypeItem};
-use crate::types;
 use fidius_core::MethodKind;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -428,6 +427,10 @@ impl Builder<'_> {
                     ("char", 0) => Some(WitType::Char),
                     ("String", 0) => Some(WitType::String),
                     ("PluginError", 0) => Some(WitType::PluginError),
+                    ("u128" | "i128", 0) => self.unsupported(
+                        ty,
+                        " (WIT has no 128-bit integers; use u64/i64 or a string)",
+                    ),
                     ("Vec", _) => Some(WitType::List(Box::new(one(self)?))),
                     ("Option", _) => Some(WitType::Option(Box::new(one(self)?))),
                     ("Box", _) => Some(WitType::Boxed(Box::new(one(self)?))),
@@ -1021,11 +1024,6 @@ fn binding_rust_type(c: &Conversions<'_>, ty: &WitType) -> TokenStream {
 /// this release can serve (unary and raw methods).
 pub fn is_unary(f: &FuncDef) -> bool {
     matches!(f.kind, MethodKind::Unary | MethodKind::Raw)
-}
-
-/// The item type of a `Stream<T>` return, when `ret` is one.
-pub fn stream_return(ret: &Type) -> Option<&Type> {
-    types::stream_item(ret)
 }
 
 #[cfg(test)]

@@ -649,6 +649,17 @@ pub struct ArgsSeq<'a> {
     out: Vec<Val>,
 }
 
+impl ser::SerializeSeq for ArgsSeq<'_> {
+    type Ok = Vec<Val>;
+    type Error = ValError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), ValError> {
+        ser::SerializeTuple::serialize_element(self, value)
+    }
+    fn end(self) -> Result<Vec<Val>, ValError> {
+        ser::SerializeTuple::end(self)
+    }
+}
+
 impl ser::SerializeTuple for ArgsSeq<'_> {
     type Ok = Vec<Val>;
     type Error = ValError;
@@ -674,10 +685,14 @@ impl ser::SerializeTuple for ArgsSeq<'_> {
     }
 }
 
+fn not_a_tuple() -> ValError {
+    ValError("call arguments must be a tuple such as `&(a, b)`".into())
+}
+
 macro_rules! args_only {
     ($($f:ident($($t:ty),*)),* $(,)?) => {
         $(fn $f(self, $(_: $t),*) -> Result<Vec<Val>, ValError> {
-            Err(ValError("call arguments must be a tuple such as `&(a, b)`".into()))
+            Err(not_a_tuple())
         })*
     };
 }
@@ -685,7 +700,7 @@ macro_rules! args_only {
 impl<'a> ser::Serializer for ArgsSerializer<'a> {
     type Ok = Vec<Val>;
     type Error = ValError;
-    type SerializeSeq = ser::Impossible<Vec<Val>, ValError>;
+    type SerializeSeq = ArgsSeq<'a>;
     type SerializeTuple = ArgsSeq<'a>;
     type SerializeTupleStruct = ser::Impossible<Vec<Val>, ValError>;
     type SerializeTupleVariant = ser::Impossible<Vec<Val>, ValError>;
@@ -729,7 +744,7 @@ impl<'a> ser::Serializer for ArgsSerializer<'a> {
         serialize_unit_variant(&'static str, u32, &'static str),
     );
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<Vec<Val>, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+        Err(not_a_tuple())
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
@@ -745,17 +760,18 @@ impl<'a> ser::Serializer for ArgsSerializer<'a> {
         _: &'static str,
         _: &T,
     ) -> Result<Vec<Val>, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+        Err(not_a_tuple())
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+    /// A sequence (e.g. a `Value::List`) is taken as the argument list too.
+    fn serialize_seq(self, len: Option<usize>) -> Result<ArgsSeq<'a>, ValError> {
+        self.serialize_tuple(len.unwrap_or(0))
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+        Err(not_a_tuple())
     }
     fn serialize_tuple_variant(
         self,
@@ -764,17 +780,17 @@ impl<'a> ser::Serializer for ArgsSerializer<'a> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+        Err(not_a_tuple())
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+        Err(not_a_tuple())
     }
     fn serialize_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStruct, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+        Err(not_a_tuple())
     }
     fn serialize_struct_variant(
         self,
@@ -783,7 +799,7 @@ impl<'a> ser::Serializer for ArgsSerializer<'a> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, ValError> {
-        Err(ValError("call arguments must be a tuple".into()))
+        Err(not_a_tuple())
     }
 }
 
