@@ -9,11 +9,12 @@ fn signed_host() -> (tempfile::TempDir, fidius::PluginHost) {
     let lib = fidius_test::dylib_fixture(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bus-plugin"),
     )
-    .build();
+    .build()
+    .into_path();
     let dir = tempfile::tempdir().unwrap();
     let copy = fidius_test::copy_into(&lib, dir.path());
     let (sk, vk) = fidius_test::fixture_keypair();
-    fidius_test::sign_dylib(&copy, &sk);
+    fidius_test::sign_dylib(&copy, &sk).expect("sign");
     let host = fidius::PluginHost::builder()
         .search_path(dir.path())
         .require_signature(true)

@@ -58,7 +58,9 @@ fn wit_writes_the_world_of_a_crate_with_user_types() {
 
 #[test]
 fn pack_precompile_validates_and_records_the_cwasm() {
-    let component = fidius_test::wasm_fixture(repo().join("tests/wasm-lab")).build();
+    let component = fidius_test::wasm_fixture(repo().join("tests/wasm-lab"))
+        .build()
+        .into_path();
     let dir = tempfile::tempdir().unwrap();
     let pkg = fidius_test::wasm_package(dir.path(), "lab", &component, &[], "");
     let out = fidius()

@@ -63,16 +63,68 @@ where
     T: Serialize + 'static,
     I: Iterator<Item = Result<T, PluginError>> + Send + 'static,
 {
+    make_producer::<T, Wire, I>(source)
+}
+
+/// Like [`producer_handle`] for items that are already encoded: each
+/// `Vec<u8>` crosses verbatim (e.g. bincode bytes made elsewhere).
+pub fn producer_handle_encoded<I>(source: I) -> *mut FidiusStreamHandle
+where
+    I: Iterator<Item = Result<Vec<u8>, PluginError>> + Send + 'static,
+{
+    make_producer::<Vec<u8>, Verbatim, I>(source)
+}
+
+fn make_producer<T: 'static, E: Encoding<T>, I>(source: I) -> *mut FidiusStreamHandle
+where
+    I: Iterator<Item = Result<T, PluginError>> + Send + 'static,
+{
     let state: Box<Producer<T>> = Box::new(Producer {
         source: Box::new(source),
         pending: None,
         done: false,
     });
     Box::into_raw(Box::new(FidiusStreamHandle {
-        next: producer_next::<T>,
+        next: producer_next::<T, E>,
         drop_fn: producer_drop::<T>,
         state: Box::into_raw(state) as *mut c_void,
     }))
+}
+
+/// How a producer turns its items into bytes.
+trait Encoding<T> {
+    /// Writes `item` into `buf` if it fits (`Ok(None)` when it does not).
+    fn write(item: &T, buf: &mut [u8]) -> Result<Option<usize>, ()>;
+    /// `item` as an owned buffer.
+    fn to_vec(item: &T) -> Result<Vec<u8>, ()>;
+}
+
+/// Items are encoded with the fidius wire.
+struct Wire;
+
+impl<T: Serialize> Encoding<T> for Wire {
+    fn write(item: &T, buf: &mut [u8]) -> Result<Option<usize>, ()> {
+        encode_into(item, buf)
+    }
+    fn to_vec(item: &T) -> Result<Vec<u8>, ()> {
+        bincode::serialize(item).map_err(|_| ())
+    }
+}
+
+/// Items are bytes already and cross unchanged.
+struct Verbatim;
+
+impl Encoding<Vec<u8>> for Verbatim {
+    fn write(item: &Vec<u8>, buf: &mut [u8]) -> Result<Option<usize>, ()> {
+        if item.len() > buf.len() {
+            return Ok(None);
+        }
+        buf[..item.len()].copy_from_slice(item);
+        Ok(Some(item.len()))
+    }
+    fn to_vec(item: &Vec<u8>) -> Result<Vec<u8>, ()> {
+        Ok(item.clone())
+    }
 }
 
 fn encode_into<V: Serialize + ?Sized>(v: &V, buf: &mut [u8]) -> Result<Option<usize>, ()> {
@@ -84,7 +136,7 @@ fn encode_into<V: Serialize + ?Sized>(v: &V, buf: &mut [u8]) -> Result<Option<us
     Ok(Some(size))
 }
 
-unsafe extern "C" fn producer_next<T: Serialize>(
+unsafe extern "C" fn producer_next<T, E: Encoding<T>>(
     h: *mut FidiusStreamHandle,
     buf: *mut u8,
     cap: u32,
@@ -93,7 +145,7 @@ unsafe extern "C" fn producer_next<T: Serialize>(
     if h.is_null() || out_len.is_null() || (buf.is_null() && cap > 0) {
         return STATUS_SERIALIZATION_ERROR;
     }
-    // SAFETY: a handle built by `producer_handle::<T>`, used by one thread at a time.
+    // SAFETY: a handle built by `make_producer::<T, E>`, used by one thread at a time.
     let state = unsafe { &mut *((*h).state as *mut Producer<T>) };
     let out: &mut [u8] = if cap == 0 {
         &mut []
@@ -123,9 +175,9 @@ unsafe extern "C" fn producer_next<T: Serialize>(
     let source = &mut state.source;
     let pulled = catch_unwind(AssertUnwindSafe(|| match source.next() {
         None => Step::End,
-        Some(Ok(item)) => match encode_into(&item, &mut *out) {
+        Some(Ok(item)) => match E::write(&item, &mut *out) {
             Ok(Some(n)) => Step::Written(n),
-            Ok(None) => match bincode::serialize(&item) {
+            Ok(None) => match E::to_vec(&item) {
                 Ok(b) if b.len() <= MAX_ITEM_LEN => Step::Encoded(b, STATUS_OK),
                 _ => Step::Failed(STATUS_SERIALIZATION_ERROR),
             },

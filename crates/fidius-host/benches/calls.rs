@@ -28,7 +28,8 @@ fn clients() -> &'static Clients {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bench-plugin"),
         )
         .release()
-        .build();
+        .build()
+        .into_path();
         let dir = tempfile::tempdir().unwrap();
         fidius_test::copy_into(&lib, dir.path());
         let host = PluginHost::builder()

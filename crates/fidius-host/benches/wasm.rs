@@ -27,7 +27,8 @@ fn fixture() -> &'static Fixture {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/wasm-lab"),
         )
         .release()
-        .build();
+        .build()
+        .into_path();
         let dir = tempfile::tempdir().unwrap();
         fidius_test::wasm_package(dir.path(), "fresh", &component, &[], "");
         fidius_test::wasm_package(

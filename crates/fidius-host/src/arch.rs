@@ -169,8 +169,15 @@ pub fn check_bytes(path: &Path, data: &[u8]) -> Result<BinaryInfo, LoadError> {
     }
 }
 
-/// Rejects a file that is not a library for this host's OS and CPU.
-pub fn check_architecture(path: &Path) -> Result<BinaryInfo, LoadError> {
+/// Rejects a file that is not a library for this host's OS and CPU
+/// (fidius 0.5 shape; [`check_library_architecture`] also says what it found).
+pub fn check_architecture(path: &Path) -> Result<(), LoadError> {
+    check_library_architecture(path).map(|_| ())
+}
+
+/// Rejects a file that is not a library for this host's OS and CPU, else
+/// returns the format and architecture it has.
+pub fn check_library_architecture(path: &Path) -> Result<BinaryInfo, LoadError> {
     let data = std::fs::read(path).map_err(|e| io_error(path, e))?;
     check_bytes(path, &data)
 }

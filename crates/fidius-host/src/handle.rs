@@ -102,7 +102,7 @@ impl PluginHandle {
 
     /// Instantiates a loaded cdylib plugin (zero-config).
     pub fn try_from_loaded(plugin: LoadedPlugin) -> Result<Self, LoadError> {
-        Ok(Self::cdylib(CdylibExecutor::from_loaded(plugin)?))
+        Ok(Self::cdylib(CdylibExecutor::try_from_loaded(plugin)?))
     }
 
     /// Instantiates a loaded cdylib plugin with a config (crosses the boundary once, as bincode).
@@ -111,7 +111,7 @@ impl PluginHandle {
         config: &C,
     ) -> Result<Self, LoadError> {
         let bytes = crate::handle::encode_config(config)?;
-        Ok(Self::cdylib(CdylibExecutor::from_loaded_with_config(
+        Ok(Self::cdylib(CdylibExecutor::try_from_loaded_with_config(
             plugin, &bytes,
         )?))
     }
@@ -283,6 +283,31 @@ impl PluginHandle {
             .call_bidi_stream::<I, A, O>(index, items, args)
             .map(crate::ChunkStream::from_items);
         std::future::ready(result)
+    }
+
+    /// fidius 0.5 API: calls a client-streaming cdylib method with a raw
+    /// stream handle (e.g. from [`crate::client_stream::host_producer_handle`])
+    /// and the encoded tuple of the other arguments; returns the encoded
+    /// result. The handle is freed whatever happens.
+    ///
+    /// # Safety
+    /// `stream` must be a valid stream handle that nobody else owns or uses.
+    #[cfg(feature = "streaming")]
+    pub unsafe fn call_client_streaming_raw(
+        &self,
+        index: usize,
+        stream: *mut fidius_core::stream_ffi::FidiusStreamHandle,
+        input: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        // SAFETY: the caller hands over a valid handle it owns.
+        let stream = unsafe { OwnedStreamHandle::from_raw(stream) };
+        let mut out = None;
+        self.executor()
+            .call_client_stream(index, stream, input, &mut |b| {
+                out = Some(b.to_vec());
+                Ok(())
+            })?;
+        out.ok_or_else(|| CallError::Deserialization("the plugin returned no output".into()))
     }
 
     /// Raw call of a `#[wire(raw)]` method.

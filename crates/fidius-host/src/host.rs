@@ -242,6 +242,7 @@ impl PluginHost {
 
     /// Applies the signature policy to a package snapshot; `Ok(true)` if its
     /// signature was verified.
+    #[cfg(feature = "wasm")]
     pub(crate) fn gate_package(
         &self,
         dir: &Path,
@@ -250,23 +251,9 @@ impl PluginHost {
         if !self.must_check_package(dir) {
             return Ok(false);
         }
-        match fidius_package::verify_snapshot(dir, snapshot, &self.cfg.trusted_keys) {
-            Ok(()) => Ok(true),
-            Err(fidius_package::PackageError::SignatureNotFound { .. }) => {
-                Err(LoadError::SignatureRequired {
-                    path: dir
-                        .join(fidius_package::PACKAGE_SIG_FILE)
-                        .display()
-                        .to_string(),
-                })
-            }
-            Err(fidius_package::PackageError::SignatureInvalid { .. }) => {
-                Err(LoadError::SignatureInvalid {
-                    path: dir.display().to_string(),
-                })
-            }
-            Err(e) => Err(LoadError::WasmLoad(format!("{}: {e}", dir.display()))),
-        }
+        fidius_package::verify_snapshot(dir, snapshot, &self.cfg.trusted_keys)
+            .map(|()| true)
+            .map_err(|e| crate::signing::package_signature_error(dir, e))
     }
 
     /// Loads plugin `name` whatever backend runs it: a cdylib in the search

@@ -10,6 +10,7 @@
 
 pub mod arch;
 pub mod arena;
+pub mod client_stream;
 pub mod error;
 pub mod executor;
 pub mod handle;
@@ -23,6 +24,7 @@ mod meta;
 pub mod package;
 pub mod signing;
 pub mod stream;
+pub mod types;
 #[cfg(feature = "wasm")]
 mod wasm_load;
 

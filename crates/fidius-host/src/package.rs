@@ -23,22 +23,25 @@ pub fn discover_packages(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
     Ok(out)
 }
 
-/// Unpacks a `.fid` archive safely into `dest`. With `keys`, the package's
-/// signature is verified before it is moved out of staging, so a package
-/// that fails verification never appears in `dest`; without, an unsigned
-/// package is accepted with a warning (fidius 0.5 behaviour).
-pub fn unpack_fid(
+/// Unpacks a `.fid` archive safely into `dest` and returns the package
+/// directory; an unsigned package is accepted with a warning (fidius 0.5
+/// shape). Use [`unpack_fid_verified`] to require a trusted signature.
+pub fn unpack_fid(archive: &Path, dest: &Path) -> Result<PathBuf, PackageError> {
+    let dir = unpack_package(archive, dest)?;
+    if !dir.join(PACKAGE_SIG_FILE).exists() {
+        tracing::warn!(package = %dir.display(), "unpacked an unsigned package");
+    }
+    Ok(dir)
+}
+
+/// Unpacks a `.fid` archive into `dest`, verifying the package's signature
+/// with `keys` before it leaves staging: a package that fails verification
+/// never appears in `dest`.
+pub fn unpack_fid_verified(
     archive: &Path,
     dest: &Path,
-    keys: Option<&[ed25519_dalek::VerifyingKey]>,
+    keys: &[ed25519_dalek::VerifyingKey],
 ) -> Result<PathBuf, PackageError> {
-    let Some(keys) = keys else {
-        let dir = unpack_package(archive, dest)?;
-        if !dir.join(PACKAGE_SIG_FILE).exists() {
-            tracing::warn!(package = %dir.display(), "unpacked an unsigned package");
-        }
-        return Ok(dir);
-    };
     unpack_package_verified(archive, dest, &UnpackOptions::default(), keys)
 }
 

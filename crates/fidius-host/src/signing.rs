@@ -56,6 +56,35 @@ pub fn verify_signature(path: &Path, keys: &[VerifyingKey]) -> Result<(), LoadEr
     verify_bytes(path, &bytes, keys)
 }
 
+/// Verifies the signature of the package in `dir` (`package.sig` over the
+/// directory digest) with any of `keys` (fidius 0.5 name and shape).
+pub fn verify_package_signature(dir: &Path, keys: &[VerifyingKey]) -> Result<(), LoadError> {
+    fidius_package::verify_package(dir, keys).map_err(|e| package_signature_error(dir, e))
+}
+
+/// The load error for a failed package signature check of `dir`.
+pub(crate) fn package_signature_error(dir: &Path, e: fidius_package::PackageError) -> LoadError {
+    use fidius_package::PackageError as P;
+    match e {
+        P::SignatureNotFound { .. } => LoadError::SignatureRequired {
+            path: dir
+                .join(fidius_package::PACKAGE_SIG_FILE)
+                .display()
+                .to_string(),
+        },
+        P::SignatureInvalid { .. } => LoadError::SignatureInvalid {
+            path: dir.display().to_string(),
+        },
+        P::Io(e) => LoadError::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", dir.display()),
+        )),
+        other => LoadError::SignatureInvalid {
+            path: format!("{} ({other})", dir.display()),
+        },
+    }
+}
+
 /// A short, stable fingerprint of a public key (first 8 bytes of its hex form),
 /// so operators can tell keys apart in logs.
 pub fn key_fingerprint(key: &VerifyingKey) -> String {

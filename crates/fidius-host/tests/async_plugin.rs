@@ -9,7 +9,8 @@ fn client() -> (tempfile::TempDir, AsyncProcessorClient) {
     let lib = fidius_test::dylib_fixture(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/async-plugin"),
     )
-    .build();
+    .build()
+    .into_path();
     let (dir, host) = fidius_test::temp_host(&[&lib]);
     let c = AsyncProcessorClient::load(&host, "MyProcessor").unwrap();
     (dir, c)

@@ -10,6 +10,7 @@ fn fixture() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
     .build()
+    .into_path()
 }
 
 fn plugin_dir() -> (tempfile::TempDir, PathBuf) {

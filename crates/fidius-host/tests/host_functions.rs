@@ -12,7 +12,8 @@ fn fresh_library() -> (tempfile::TempDir, LoadedLibrary) {
     let lib = fidius_test::dylib_fixture(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
-    .build();
+    .build()
+    .into_path();
     let dir = tempfile::tempdir().unwrap();
     let copy = fidius_test::copy_into(&lib, dir.path());
     (dir, fidius_host::load_library(&copy).unwrap())
@@ -184,7 +185,8 @@ fn libraries_without_host_imports_bind_nothing() {
     let lib = fidius_test::dylib_fixture(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile-plugin"),
     )
-    .build();
+    .build()
+    .into_path();
     let lib = fidius_host::load_library(&lib).unwrap();
     assert!(lib.host_imports().unwrap().is_empty());
     assert!(!TestHostBinding::bind(&lib, Arc::new(Host::default())).unwrap());

@@ -12,6 +12,7 @@ fn hostile_lib() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile-plugin"),
     )
     .build()
+    .into_path()
 }
 
 fn smoke_lib() -> PathBuf {
@@ -19,6 +20,7 @@ fn smoke_lib() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
     .build()
+    .into_path()
 }
 
 fn handle(name: &str) -> Result<PluginHandle, LoadError> {

@@ -18,7 +18,8 @@ fn interop_target() -> PathBuf {
 fn legacy_plugin_dir() -> tempfile::TempDir {
     let lib = fidius_test::dylib_fixture(interop_dir().join("legacy-plugin"))
         .target_dir(interop_target())
-        .build();
+        .build()
+        .into_path();
     let dir = tempfile::tempdir().unwrap();
     fidius_test::copy_into(&lib, dir.path());
     dir
@@ -105,7 +106,8 @@ fn fidius_059_host_loads_our_plugin() {
     let ours = fidius_test::dylib_fixture(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
-    .build();
+    .build()
+    .into_path();
     let dir = tempfile::tempdir().unwrap();
     fidius_test::copy_into(&ours, dir.path());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -42,13 +42,13 @@ fn discover_load_and_verified_unpack() {
         .unwrap()
         .path;
     let dest = root.path().join("installed");
-    let dir = unpack_fid(&fid, &dest, Some(&[vk])).unwrap();
+    let dir = unpack_fid_verified(&fid, &dest, &[vk]).unwrap();
     assert!(dir.join("package.toml").is_file());
     // A package signed by an untrusted key is refused while still staged:
     // nothing of it ever appears in the destination.
     let dest2 = root.path().join("installed2");
     assert!(matches!(
-        unpack_fid(&fid, &dest2, Some(&[other])),
+        unpack_fid_verified(&fid, &dest2, &[other]),
         Err(PackageError::SignatureInvalid { .. })
     ));
     assert_eq!(std::fs::read_dir(&dest2).unwrap().count(), 0);
@@ -59,10 +59,10 @@ fn discover_load_and_verified_unpack() {
         .path;
     let dest3 = root.path().join("installed3");
     assert!(matches!(
-        unpack_fid(&unsigned, &dest3, Some(&[vk])),
+        unpack_fid_verified(&unsigned, &dest3, &[vk]),
         Err(PackageError::SignatureNotFound { .. })
     ));
     assert_eq!(std::fs::read_dir(&dest3).unwrap().count(), 0);
     // Without keys it is accepted (with a warning), as in fidius 0.5.
-    assert!(unpack_fid(&unsigned, &dest3, None).is_ok());
+    assert!(unpack_fid(&unsigned, &dest3).is_ok());
 }

@@ -10,6 +10,7 @@ fn smoke_lib() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
     .build()
+    .into_path()
 }
 
 fn hostile_lib() -> PathBuf {
@@ -17,6 +18,7 @@ fn hostile_lib() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile-plugin"),
     )
     .build()
+    .into_path()
 }
 
 fn call_add(host: &PluginHost) -> Result<i64, LoadError> {
@@ -30,7 +32,7 @@ fn signed_with_a_trusted_key_loads() {
     let lib = copy_into(&smoke_lib(), dir.path());
     let (sk, _) = fixture_keypair();
     let (_, other_vk) = fixture_keypair_with_seed(9);
-    sign_dylib(&lib, &sk);
+    sign_dylib(&lib, &sk).expect("sign");
     let host = PluginHost::builder()
         .search_path(dir.path())
         .require_signature(true)
@@ -63,7 +65,7 @@ fn wrong_key_missing_signature_and_tampering_are_refused() {
         .discover()
         .unwrap()
         .is_empty());
-    sign_dylib(&lib, &sk);
+    sign_dylib(&lib, &sk).expect("sign");
     assert!(matches!(
         call_add(&required(&[wrong])),
         Err(LoadError::SignatureInvalid { .. })
@@ -103,7 +105,7 @@ fn an_unrelated_unsigned_library_does_not_block_a_signed_plugin() {
     copy_into(&hostile_lib(), dir.path());
     let lib = copy_into(&smoke_lib(), dir.path());
     let (sk, vk) = fixture_keypair();
-    sign_dylib(&lib, &sk);
+    sign_dylib(&lib, &sk).expect("sign");
     let host = PluginHost::builder()
         .search_path(dir.path())
         .require_signature(true)
@@ -125,7 +127,7 @@ fn load_policy_strict_checks_present_signatures_lenient_does_not() {
     let (_, vk) = fixture_keypair();
     let (other_sk, _) = fixture_keypair_with_seed(3);
     // Signed by a key the host does not trust, signatures not required.
-    sign_dylib(&lib, &other_sk);
+    sign_dylib(&lib, &other_sk).expect("sign");
     let host = |policy| {
         PluginHost::builder()
             .search_path(dir.path())

@@ -26,7 +26,8 @@ fn unbounded_streams_use_bounded_memory() {
     let lib = fidius_test::dylib_fixture(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
-    .build();
+    .build()
+    .into_path();
     let (_dir, host) = fidius_test::temp_host(&[&lib]);
     let handle = PluginHandle::configure_from_loaded(
         host.load("StreamWorksImpl").unwrap(),

@@ -14,7 +14,8 @@ fn library_dir() -> (tempfile::TempDir, PluginHost) {
     let lib = fidius_test::dylib_fixture(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
     )
-    .build();
+    .build()
+    .into_path();
     let (dir, host) = fidius_test::temp_host(&[&lib]);
     (dir, host)
 }

@@ -14,8 +14,10 @@ fn fixtures() -> &'static (PathBuf, PathBuf) {
     F.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
         (
-            dylib_fixture(root.join("test-plugin-smoke")).build(),
-            dylib_fixture(root.join("bus-plugin")).build(),
+            dylib_fixture(root.join("test-plugin-smoke"))
+                .build()
+                .into_path(),
+            dylib_fixture(root.join("bus-plugin")).build().into_path(),
         )
     })
 }
@@ -30,7 +32,7 @@ fn the_loaded_library_is_the_verified_one_and_a_changed_path_is_refused() {
     let (sk, vk) = fixture_keypair();
     let dir = tempfile::tempdir().unwrap();
     let path = copy_into(good, dir.path());
-    sign_dylib(&path, &sk);
+    sign_dylib(&path, &sk).expect("sign");
     let host = PluginHost::builder()
         .search_path(dir.path())
         .require_signature(true)

@@ -18,7 +18,9 @@ use wasm_lab::{LabClient, Shape, Summary};
 fn component() -> &'static Path {
     static C: OnceLock<PathBuf> = OnceLock::new();
     C.get_or_init(|| {
-        wasm_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/wasm-lab")).build()
+        wasm_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/wasm-lab"))
+            .build()
+            .into_path()
     })
 }
 

@@ -38,7 +38,8 @@ fn check_calc(calc: &WasmCalcClient) {
 fn our_host_loads_a_component_built_by_fidius_059() {
     let component = wasm_fixture(tests_dir().join("interop/legacy-wasm-guest"))
         .target_dir(interop_target())
-        .build();
+        .build()
+        .into_path();
     let dir = tempfile::tempdir().unwrap();
     wasm_package(dir.path(), "calc", &component, &[], "");
     check_calc(&WasmCalcClient::load(&host(dir.path()), "calc").unwrap());
@@ -46,7 +47,9 @@ fn our_host_loads_a_component_built_by_fidius_059() {
 
 #[test]
 fn a_fidius_05_guest_source_builds_unchanged_against_our_crates() {
-    let component = wasm_fixture(tests_dir().join("wasm-guests/calc05")).build();
+    let component = wasm_fixture(tests_dir().join("wasm-guests/calc05"))
+        .build()
+        .into_path();
     let dir = tempfile::tempdir().unwrap();
     wasm_package(dir.path(), "calc", &component, &[], "");
     check_calc(&WasmCalcClient::load(&host(dir.path()), "calc").unwrap());
@@ -54,7 +57,9 @@ fn a_fidius_05_guest_source_builds_unchanged_against_our_crates() {
 
 #[test]
 fn fidius_059s_host_loads_our_component() {
-    let component = wasm_fixture(tests_dir().join("wasm-guests/calc05")).build();
+    let component = wasm_fixture(tests_dir().join("wasm-guests/calc05"))
+        .build()
+        .into_path();
     let dir = tempfile::tempdir().unwrap();
     wasm_package(dir.path(), "calc", &component, &[], "");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -87,7 +92,9 @@ fn fidius_059s_host_loads_our_component() {
 
 #[test]
 fn a_configured_fidius_05_style_guest_with_records_and_variants() {
-    let component = wasm_fixture(tests_dir().join("wasm-guests/greeter05")).build();
+    let component = wasm_fixture(tests_dir().join("wasm-guests/greeter05"))
+        .build()
+        .into_path();
     let dir = tempfile::tempdir().unwrap();
     wasm_package(dir.path(), "greeter", &component, &[], "");
     let h = host(dir.path());

@@ -121,12 +121,34 @@ impl Drop for CdylibExecutor {
 
 impl CdylibExecutor {
     /// Instantiates a loaded plugin with zero-config (empty config bytes).
-    pub fn from_loaded(plugin: LoadedPlugin) -> Result<Self, LoadError> {
-        Self::from_loaded_with_config(plugin, &[])
+    ///
+    /// # Panics
+    /// If the plugin's constructor fails (fidius 0.5 shape); use
+    /// [`Self::try_from_loaded`] to get the error instead.
+    pub fn from_loaded(plugin: LoadedPlugin) -> Self {
+        Self::try_from_loaded(plugin).unwrap_or_else(|e| panic!("CdylibExecutor::from_loaded: {e}"))
     }
 
     /// Instantiates a loaded plugin with bincode config bytes.
-    pub fn from_loaded_with_config(plugin: LoadedPlugin, config: &[u8]) -> Result<Self, LoadError> {
+    ///
+    /// # Panics
+    /// If the plugin's constructor fails or rejects the config; use
+    /// [`Self::try_from_loaded_with_config`] to get the error instead.
+    pub fn from_loaded_with_config(plugin: LoadedPlugin, config: &[u8]) -> Self {
+        Self::try_from_loaded_with_config(plugin, config)
+            .unwrap_or_else(|e| panic!("CdylibExecutor::from_loaded_with_config: {e}"))
+    }
+
+    /// Instantiates a loaded plugin with zero-config (empty config bytes).
+    pub fn try_from_loaded(plugin: LoadedPlugin) -> Result<Self, LoadError> {
+        Self::try_from_loaded_with_config(plugin, &[])
+    }
+
+    /// Instantiates a loaded plugin with bincode config bytes.
+    pub fn try_from_loaded_with_config(
+        plugin: LoadedPlugin,
+        config: &[u8],
+    ) -> Result<Self, LoadError> {
         // SAFETY: the descriptor was validated by the loader and its library
         // is kept mapped by `plugin.library`, moved into the executor.
         unsafe { Self::build(plugin.descriptor, plugin.info, Some(plugin.library), config) }

@@ -66,12 +66,17 @@ pub trait PluginExecutor: Send + Sync {
 
     /// Calls a unary method with its bincode-encoded argument tuple; `output`
     /// receives the bincode-encoded result before the plugin's buffer is freed.
+    /// The default (for executors that implement only fidius 0.5's required
+    /// methods) reports typed calls as unsupported.
     fn call_wire(
         &self,
         method: usize,
         input: &[u8],
         output: OutputSink<'_>,
-    ) -> Result<(), CallError>;
+    ) -> Result<(), CallError> {
+        let _ = (method, input, output);
+        Err(unsupported(self.info(), "typed (bincode) calls"))
+    }
 
     /// Whether typed calls should come as bincode or as values (default: bincode).
     fn call_shape(&self) -> CallShape {
