@@ -291,12 +291,21 @@ fn demo() -> Result {
         .arg(find("wasm_lab")?);
     let result = run("demo host (wasm)", cmd);
     let _ = std::fs::remove_dir_all(&dir);
+    result?;
+
+    println!("\n=== Part 4: the same trait implemented in Python ===");
+    let dir = std::env::temp_dir().join(format!("fidius-demo-py-{}", std::process::id()));
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "-p", "demo-host", "--", "python"])
+        .arg(&dir);
+    let result = run("demo host (python)", cmd);
+    let _ = std::fs::remove_dir_all(&dir);
     println!("\ndemo finished in {:.1?}", t0.elapsed());
     result
 }
 
 /// Features that turn every backend on, so one build serves clippy, tests and docs.
-const BACKEND_FEATURES: &str = "fidius-host/wasm";
+const BACKEND_FEATURES: &str = "fidius-host/wasm,fidius-host/python";
 
 fn test(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
@@ -327,6 +336,30 @@ fn test(args: &[String]) -> Result {
     let mut tests = cargo();
     tests.args(["test", "--workspace", "--features", BACKEND_FEATURES]);
     run("cargo test --workspace (every backend)", tests)?;
+    let mut sdk = Command::new("python3");
+    sdk.args(["-m", "unittest", "discover", "-s", "python/tests"])
+        .current_dir(root());
+    run("the Python SDK's own tests", sdk)?;
+    if !quick {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"))
+            .join("python-sdk");
+        let _ = std::fs::remove_dir_all(&target);
+        let mut pip = Command::new("python3");
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(&target)
+        .arg(root().join("python"))
+        .current_dir(root());
+        run("the Python SDK installs with pip", pip)?;
+    }
     if !quick {
         let mut wasm = cargo();
         wasm.args([

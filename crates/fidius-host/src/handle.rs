@@ -89,6 +89,15 @@ impl PluginHandle {
         Self::new(exec)
     }
 
+    /// Wraps an imported Python plugin (fidius 0.5 API).
+    #[cfg(feature = "python")]
+    pub fn from_python(
+        handle: crate::executor::python::PythonPluginHandle,
+        info: PluginInfo,
+    ) -> Self {
+        Self::new(crate::executor::python::Pyo3Executor::new(handle, info))
+    }
+
     /// Instantiates a loaded cdylib plugin (zero-config).
     ///
     /// # Panics

@@ -242,7 +242,7 @@ impl PluginHost {
 
     /// Applies the signature policy to a package snapshot; `Ok(true)` if its
     /// signature was verified.
-    #[cfg(feature = "wasm")]
+    #[cfg(any(feature = "wasm", feature = "python"))]
     pub(crate) fn gate_package(
         &self,
         dir: &Path,
@@ -267,7 +267,9 @@ impl PluginHost {
     ) -> Result<crate::PluginHandle, LoadError> {
         let native = self.load(name);
         let not_found = matches!(native, Err(LoadError::PluginNotFound { .. }))
-            || (native.is_err() && self.find_package(name, "wasm").is_ok());
+            || (native.is_err()
+                && (self.find_package(name, "wasm").is_ok()
+                    || self.find_package(name, "python").is_ok()));
         if !not_found {
             let plugin = native?;
             check_info(&plugin.info, Some(iface.hash), Some(iface.buffer))?;
@@ -291,7 +293,24 @@ impl PluginHost {
                 dir.display()
             )));
         }
-        let _ = iface.python;
+        #[cfg(feature = "python")]
+        if let Ok(dir) = self.find_package(name, "python") {
+            let cfg = config
+                .map(|c| {
+                    erased_serde::serialize(c, serde_json::value::Serializer)
+                        .map_err(|e| LoadError::ConfigSerialization(e.to_string()))
+                })
+                .transpose()?;
+            return self.load_python_dir(&dir, iface.python, cfg.as_ref());
+        }
+        #[cfg(not(feature = "python"))]
+        if let Ok(dir) = self.find_package(name, "python") {
+            let _ = iface.python;
+            return Err(LoadError::PythonLoad(format!(
+                "plugin '{name}' is the Python package {}; enable the `python` feature of fidius (or fidius-host) to load it",
+                dir.display()
+            )));
+        }
         native.map(|_| unreachable!("a found cdylib returned above"))
     }
 

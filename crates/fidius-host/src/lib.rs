@@ -22,6 +22,8 @@ pub mod loader;
 pub mod mapping;
 mod meta;
 pub mod package;
+#[cfg(feature = "python")]
+mod python_load;
 pub mod signing;
 pub mod stream;
 pub mod types;

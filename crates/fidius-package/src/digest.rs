@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 /// The signature file in a package root.
 pub const PACKAGE_SIG_FILE: &str = "package.sig";
 
-/// Directories never part of a package.
+/// Directories never part of a package: build output, VCS data, and the
+/// bytecode caches Python writes beside imported sources (so importing a
+/// package does not change its digest; hosts never run that bytecode).
 pub(crate) fn skipped_dir(name: &str) -> bool {
-    name == "target" || name == ".git"
+    name == "target" || name == ".git" || name == "__pycache__"
 }
 
 /// Every file of a package: (relative path with `/` separators, absolute path), sorted.

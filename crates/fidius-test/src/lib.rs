@@ -67,3 +67,48 @@ pub fn temp_host(libs: &[&Path]) -> (tempfile::TempDir, fidius_host::PluginHost)
         .expect("host");
     (dir, host)
 }
+
+/// The fidius Python SDK in this repository (`python/fidius`).
+pub fn python_sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/fidius")
+}
+
+fn copy_tree(from: &Path, to: &Path, edit: &dyn Fn(&Path, Vec<u8>) -> Vec<u8>) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
+    for entry in
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()))
+    {
+        let entry = entry.expect("directory entry");
+        let (src, dest) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_name() == "__pycache__" {
+            continue;
+        }
+        if src.is_dir() {
+            copy_tree(&src, &dest, edit);
+        } else {
+            let bytes =
+                std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+            std::fs::write(&dest, edit(&src, bytes))
+                .unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
+        }
+    }
+}
+
+/// Copies the Python package fixture `fixture` to `parent/<its dir name>`,
+/// writing `interface_hash` where its `.py` files say `__HASH__`, and
+/// vendors the fidius SDK into `vendor/fidius`. Returns the package directory.
+pub fn python_package(parent: &Path, fixture: &Path, interface_hash: u64) -> PathBuf {
+    let dest = parent.join(fixture.file_name().expect("fixture directory name"));
+    let hash = format!("{interface_hash:#x}");
+    copy_tree(fixture, &dest, &|path, bytes| {
+        if path.extension().is_some_and(|e| e == "py") {
+            String::from_utf8_lossy(&bytes)
+                .replace("__HASH__", &hash)
+                .into_bytes()
+        } else {
+            bytes
+        }
+    });
+    copy_tree(&python_sdk_dir(), &dest.join("vendor/fidius"), &|_, b| b);
+    dest
+}

@@ -41,6 +41,7 @@ fn call_signed(dir: &str, key_file: &str) -> Result<(), Box<dyn std::error::Erro
     }
 }
 
+mod python;
 mod wasm;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,6 +53,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::path::Path::new(all.get(2).ok_or(usage)?),
             std::path::Path::new(all.get(3).ok_or(usage)?),
         );
+    }
+    if all.first().map(String::as_str) == Some("python") {
+        let usage = "usage: demo-host python <dir>";
+        return python::run(std::path::Path::new(all.get(1).ok_or(usage)?));
     }
     if all.first().map(String::as_str) == Some("call-signed") {
         return call_signed(

@@ -2,6 +2,8 @@
 //! implements, so `PluginHandle` and its callers never depend on a backend.
 
 pub(crate) mod cdylib;
+#[cfg(feature = "python")]
+pub mod python;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 

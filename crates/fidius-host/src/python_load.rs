@@ -1,0 +1,137 @@
+//! Loading Python packages through [`PluginHost`]: find the package, read it
+//! once and verify exactly those bytes, copy them to a private directory and
+//! import the entry module from there (the package directory is never run).
+
+use crate::error::LoadError;
+use crate::executor::python::{import_plugin, private_copy};
+use crate::handle::PluginHandle;
+use crate::host::PluginHost;
+use crate::info::{PluginInfo, PluginRuntimeKind};
+use fidius_core::python_descriptor::PythonInterfaceDescriptor;
+use fidius_core::BufferStrategyKind;
+use std::path::{Path, PathBuf};
+
+/// Largest single file a Python package may hold.
+pub const MAX_PYTHON_FILE_BYTES: u64 = 256 << 20;
+
+fn py_err(dir: &Path, msg: impl std::fmt::Display) -> LoadError {
+    LoadError::PythonLoad(format!("{}: {msg}", dir.display()))
+}
+
+/// A dotted Python module name (`pkg.mod`), each part an identifier.
+fn valid_module(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}
+
+impl PluginHost {
+    /// The directory of Python package `name` in the search paths.
+    pub fn find_python_package(&self, name: &str) -> Result<PathBuf, LoadError> {
+        self.find_package(name, "python")
+    }
+
+    /// Loads Python package `name` as a plugin of the interface `desc`
+    /// (`<Trait>_PYTHON_DESCRIPTOR`): methods are the module's functions.
+    pub fn load_python(
+        &self,
+        name: &str,
+        desc: &'static PythonInterfaceDescriptor,
+    ) -> Result<PluginHandle, LoadError> {
+        let dir = self.find_python_package(name)?;
+        self.load_python_dir(&dir, desc, None)
+    }
+
+    /// Loads Python package `name` as a configured instance: the module's
+    /// `__fidius_configure__(config)` receives `config` (as dicts, lists and
+    /// scalars) and returns the object whose methods are called.
+    pub fn load_python_configured<C: serde::Serialize + ?Sized>(
+        &self,
+        name: &str,
+        desc: &'static PythonInterfaceDescriptor,
+        config: &C,
+    ) -> Result<PluginHandle, LoadError> {
+        let cfg = serde_json::to_value(config)
+            .map_err(|e| LoadError::ConfigSerialization(e.to_string()))?;
+        let dir = self.find_python_package(name)?;
+        self.load_python_dir(&dir, desc, Some(&cfg))
+    }
+
+    /// Loads the Python package in `dir` (which need not be on a search path).
+    pub fn load_python_package_dir(
+        &self,
+        dir: &Path,
+        desc: &'static PythonInterfaceDescriptor,
+    ) -> Result<PluginHandle, LoadError> {
+        self.load_python_dir(dir, desc, None)
+    }
+
+    pub(crate) fn load_python_dir(
+        &self,
+        dir: &Path,
+        desc: &'static PythonInterfaceDescriptor,
+        config: Option<&serde_json::Value>,
+    ) -> Result<PluginHandle, LoadError> {
+        // Read once; the private copy below holds exactly the bytes verified.
+        let snapshot = fidius_package::snapshot_package(dir, &|_| true, MAX_PYTHON_FILE_BYTES)
+            .map_err(|e| py_err(dir, e))?;
+        self.gate_package(dir, &snapshot)?;
+        let text = snapshot
+            .files
+            .get(fidius_package::MANIFEST_FILE)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .ok_or_else(|| py_err(dir, "no package.toml"))?;
+        let manifest =
+            fidius_package::parse_manifest::<toml::Value>(&text).map_err(|e| py_err(dir, e))?;
+        if manifest.package.runtime() != fidius_package::PackageRuntime::Python {
+            return Err(py_err(
+                dir,
+                format!(
+                    "package runtime is '{}', not python",
+                    manifest.package.runtime()
+                ),
+            ));
+        }
+        let Some(python) = manifest.python.as_ref() else {
+            return Err(py_err(dir, "manifest is missing the [python] section"));
+        };
+        let entry = python.entry_module.as_str();
+        if !valid_module(entry) {
+            return Err(py_err(
+                dir,
+                format!("[python] entry_module '{entry}' is not a dotted Python module name"),
+            ));
+        }
+        let (files, root) = private_copy(&snapshot.files)
+            .map_err(|e| py_err(dir, format!("copying the package: {e}")))?;
+        let handle = import_plugin(&root, entry, desc, config, Some(files), dir)?;
+        let info = PluginInfo {
+            name: manifest.package.name.clone(),
+            interface_name: desc.interface_name.to_owned(),
+            interface_hash: desc.interface_hash,
+            interface_version: manifest.package.interface_version,
+            capabilities: 0,
+            buffer_strategy: BufferStrategyKind::PluginAllocated,
+            runtime: PluginRuntimeKind::Python,
+        };
+        Ok(PluginHandle::from_python(handle, info))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_module;
+
+    #[test]
+    fn module_names() {
+        for ok in ["plugin", "pkg.mod", "_x1", "a.b_c.d9"] {
+            assert!(valid_module(ok), "{ok}");
+        }
+        for bad in ["", ".x", "x.", "a..b", "1x", "a-b", "../x", "a/b"] {
+            assert!(!valid_module(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+from typing import Any, Callable, List, Optional, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__version__: str
+
+def method(func: F) -> F: ...
+def get_method(name: str, module: Optional[str] = ...) -> Callable[..., Any]: ...
+def list_methods(module: Optional[str] = ...) -> List[str]: ...
+def reset_registry() -> None: ...
+
+class PluginError(Exception):
+    code: str
+    message: str
+    details: Any
+    def __init__(self, code: str, message: str, details: Any = ...) -> None: ...

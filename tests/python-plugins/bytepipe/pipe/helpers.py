@@ -1,0 +1,2 @@
+def reversed_bytes(data):
+    return bytes(data[::-1])
