@@ -152,6 +152,22 @@ enum Command {
         #[arg(long = "trait")]
         trait_name: Option<String>,
     },
+    /// Write a Python module skeleton for a #[plugin_interface] trait.
+    #[command(
+        name = "python-stub",
+        after_help = "The stub carries the exact __interface_hash__ the macro computes (streaming and\noptional methods included), TypedDict hints for records and a stub for every method.\n\nExample:\n  fidius python-stub --interface my-api/src/lib.rs --out plugin.py"
+    )]
+    PythonStub {
+        /// The interface's source: a `.rs` file, or a crate directory.
+        #[arg(long)]
+        interface: PathBuf,
+        /// Where to write the stub (`-` for standard output).
+        #[arg(long)]
+        out: PathBuf,
+        /// The trait, when the source declares several interfaces.
+        #[arg(long = "trait-name", alias = "trait")]
+        trait_name: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -182,6 +198,11 @@ fn main() -> ExitCode {
         Command::Test { dir, debug } => smoke::test(&dir, !debug),
         Command::Package(cmd) => package::run(cmd),
         Command::Wit { dir, trait_name } => wit(&dir, trait_name.as_deref()),
+        Command::PythonStub {
+            interface,
+            out,
+            trait_name,
+        } => python_stub(&interface, &out, trait_name.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -203,6 +224,39 @@ fn wit(dir: &std::path::Path, trait_name: Option<&str>) -> Result<(), String> {
         path.display(),
         world.trait_name,
         world.types.len()
+    );
+    Ok(())
+}
+
+fn python_stub(
+    interface: &std::path::Path,
+    out: &std::path::Path,
+    trait_name: Option<&str>,
+) -> Result<(), String> {
+    let root = if interface.is_dir() {
+        fidius_interface::source::crate_root(interface)
+            .ok_or_else(|| format!("no src/lib.rs or src/main.rs in {}", interface.display()))?
+    } else if interface.is_file() {
+        interface.to_path_buf()
+    } else {
+        return Err(format!(
+            "{}: no such file or directory",
+            interface.display()
+        ));
+    };
+    let (iface, src) = fidius_interface::source::interface_from_source(&root, trait_name)?;
+    let stub = fidius_interface::python::python_stub(&iface, Some(&src));
+    if out.as_os_str() == "-" {
+        println!("{stub}");
+        return Ok(());
+    }
+    std::fs::write(out, format!("{stub}\n")).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!(
+        "Wrote Python stub for {} to {} ({} bytes, __interface_hash__ = {:#x})",
+        iface.ident,
+        out.display(),
+        stub.len() + 1,
+        iface.hash
     );
     Ok(())
 }

@@ -34,18 +34,30 @@ impl fmt::Debug for PluginHandle {
 
 /// A typed call through a value-based backend: the argument tuple is handed
 /// over as an erased `Serialize`, the result is driven by `O`'s `Deserialize`.
+/// A host's client-stream items as JSON values, converted one per pull.
+fn value_items<T: Serialize + 'static>(
+    items: impl IntoIterator<Item = T, IntoIter: Send + 'static>,
+) -> crate::executor::ValueItems {
+    Box::new(items.into_iter().map(|item| {
+        serde_json::to_value(&item).map_err(|e| CallError::Serialization(e.to_string()))
+    }))
+}
+
+/// A borrowed argument tuple, sized so it can be erased.
+struct ArgsRef<'a, I: ?Sized>(&'a I);
+
+impl<I: Serialize + ?Sized> Serialize for ArgsRef<'_, I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 fn call_values<I: Serialize + ?Sized, O: DeserializeOwned>(
     exec: &dyn PluginExecutor,
     index: usize,
     input: &I,
 ) -> Result<O, CallError> {
-    struct Args<'a, I: ?Sized>(&'a I);
-    impl<I: Serialize + ?Sized> Serialize for Args<'_, I> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            self.0.serialize(s)
-        }
-    }
-    let args = Args(input);
+    let args = ArgsRef(input);
     let mut out: Option<O> = None;
     exec.call_value(index, &args, &mut |de| {
         out = Some(
@@ -159,6 +171,14 @@ impl PluginHandle {
         }
     }
 
+    /// The backend, when it takes typed values rather than bincode.
+    fn value_backend(&self) -> Option<&dyn PluginExecutor> {
+        match &self.backend {
+            Backend::Dyn(e) if e.call_shape() == CallShape::Values => Some(&**e),
+            _ => None,
+        }
+    }
+
     /// Starts a server stream: `input` is the argument tuple; items are pulled
     /// as the returned stream is consumed.
     pub fn call_server_stream<I: Serialize + ?Sized, O: DeserializeOwned>(
@@ -166,6 +186,13 @@ impl PluginHandle {
         index: usize,
         input: &I,
     ) -> Result<ItemStream<O>, CallError> {
+        if let Some(e) = self.value_backend() {
+            let raw = e.call_server_stream_value(index, &ArgsRef(input))?;
+            return Ok(ItemStream::with_decoder(
+                raw,
+                crate::stream::decode_json::<O>,
+            ));
+        }
         self.call_server_stream_with(index, input, crate::stream::decode_wire::<O>)
     }
 
@@ -194,6 +221,18 @@ impl PluginHandle {
         A: Serialize + ?Sized,
         O: DeserializeOwned,
     {
+        if let Some(e) = self.value_backend() {
+            let mut out: Option<O> = None;
+            e.call_client_stream_value(index, value_items(items), &ArgsRef(args), &mut |de| {
+                out = Some(
+                    erased_serde::deserialize::<O>(de)
+                        .map_err(|e| CallError::Deserialization(e.to_string()))?,
+                );
+                Ok(())
+            })?;
+            return out
+                .ok_or_else(|| CallError::Deserialization("the plugin returned no output".into()));
+        }
         let bytes = encode_args(args)?;
         let stream = OwnedStreamHandle::from_items(items);
         let mut out: Option<O> = None;
@@ -221,6 +260,13 @@ impl PluginHandle {
         A: Serialize + ?Sized,
         O: DeserializeOwned,
     {
+        if let Some(e) = self.value_backend() {
+            let raw = e.call_bidi_stream_value(index, value_items(items), &ArgsRef(args))?;
+            return Ok(ItemStream::with_decoder(
+                raw,
+                crate::stream::decode_json::<O>,
+            ));
+        }
         self.call_bidi_stream_with(index, items, args, crate::stream::decode_wire::<O>)
     }
 

@@ -379,19 +379,27 @@ impl PluginHost {
     }
 
     /// Loads plugin `name`: the first library (in search order) that passes
-    /// the signature policy and declares it. Signature checks apply to each
-    /// library before it is opened; a library that fails them is never
-    /// opened. If `name` is not found, the gate error of a skipped library is
-    /// returned when there is one (so an unsigned or tampered plugin reports
-    /// why), else `PluginNotFound`.
+    /// the signature policy, declares it and matches the expected interface.
+    /// Signature checks apply to each library before it is opened; a library
+    /// that fails them is never opened. A library that declares `name` with
+    /// another interface is skipped and the search goes on. If nothing fits:
+    /// the gate error of a refused library that names the plugin (so an
+    /// unsigned or tampered plugin reports why), else the first interface
+    /// mismatch, else `PluginNotFound`; what was skipped is logged.
     pub fn load(&self, name: &str) -> Result<LoadedPlugin, LoadError> {
-        let mut first_gate_error = None;
+        let mut gate_error = None;
+        let mut mismatch = None;
         for path in self.candidates() {
             let bytes = match self.gate(&path) {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::debug!(path = %path.display(), error = %e, "library refused by signature policy");
-                    first_gate_error.get_or_insert(e);
+                    // Unopened, so only its bytes can say whether it is the plugin.
+                    if file_names(&path, name) {
+                        tracing::info!(path = %path.display(), error = %e, plugin = name, "a library naming the plugin was refused by the signature policy");
+                        gate_error.get_or_insert(e);
+                    } else {
+                        tracing::debug!(path = %path.display(), error = %e, "skipping an unrelated library the signature policy refuses");
+                    }
                     continue;
                 }
             };
@@ -402,15 +410,31 @@ impl PluginHost {
                     continue;
                 }
             };
-            if let Some(p) = lib.plugins.into_iter().find(|p| p.info.name == name) {
-                check_info(&p.info, self.cfg.interface_hash, self.cfg.buffer_strategy)?;
-                return Ok(p);
+            for p in lib.plugins.into_iter().filter(|p| p.info.name == name) {
+                match check_info(&p.info, self.cfg.interface_hash, self.cfg.buffer_strategy) {
+                    Ok(()) => return Ok(p),
+                    Err(e) => {
+                        tracing::info!(path = %path.display(), error = %e, plugin = name, "skipping a plugin of that name with another interface");
+                        mismatch.get_or_insert(e);
+                    }
+                }
             }
         }
-        Err(
-            first_gate_error.unwrap_or_else(|| LoadError::PluginNotFound {
+        Err(gate_error
+            .or(mismatch)
+            .unwrap_or_else(|| LoadError::PluginNotFound {
                 name: name.to_owned(),
-            }),
-        )
+            }))
     }
+}
+
+/// Whether the file at `path` holds `name` as a NUL-terminated string, as a
+/// library declaring a plugin of that name does (read, never opened).
+fn file_names(path: &Path, name: &str) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let mut needle = name.as_bytes().to_vec();
+    needle.push(0);
+    !name.is_empty() && bytes.windows(needle.len()).any(|w| w == needle.as_slice())
 }

@@ -79,22 +79,9 @@ impl PluginHost {
         let snapshot = fidius_package::snapshot_package(dir, &|_| true, MAX_PYTHON_FILE_BYTES)
             .map_err(|e| py_err(dir, e))?;
         self.gate_package(dir, &snapshot)?;
-        let text = snapshot
-            .files
-            .get(fidius_package::MANIFEST_FILE)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .ok_or_else(|| py_err(dir, "no package.toml"))?;
-        let manifest =
-            fidius_package::parse_manifest::<toml::Value>(&text).map_err(|e| py_err(dir, e))?;
-        if manifest.package.runtime() != fidius_package::PackageRuntime::Python {
-            return Err(py_err(
-                dir,
-                format!(
-                    "package runtime is '{}', not python",
-                    manifest.package.runtime()
-                ),
-            ));
-        }
+        let (_, manifest) =
+            fidius_package::snapshot_manifest(&snapshot, fidius_package::PackageRuntime::Python)
+                .map_err(|e| py_err(dir, e))?;
         let Some(python) = manifest.python.as_ref() else {
             return Err(py_err(dir, "manifest is missing the [python] section"));
         };

@@ -125,6 +125,11 @@ pub fn decode_wire<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CallError> {
     fidius_core::wire::deserialize(bytes).map_err(|e| CallError::Deserialization(e.to_string()))
 }
 
+/// Decodes a JSON-encoded item (the items of value-shaped backends: Python).
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CallError> {
+    serde_json::from_slice(bytes).map_err(|e| CallError::Deserialization(e.to_string()))
+}
+
 /// Decodes a byte-vector item as one block.
 pub fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>, CallError> {
     decode_wire::<fidius_core::wire::ByteBuf>(bytes).map(|b| b.0)

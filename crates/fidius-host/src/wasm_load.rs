@@ -198,22 +198,9 @@ impl PluginHost {
         )
         .map_err(|e| wasm_err(dir, e))?;
         let verified = self.gate_package(dir, &snapshot)?;
-        let text = snapshot
-            .files
-            .get(fidius_package::MANIFEST_FILE)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .ok_or_else(|| wasm_err(dir, "no package.toml"))?;
-        let manifest =
-            fidius_package::parse_manifest::<toml::Value>(&text).map_err(|e| wasm_err(dir, e))?;
-        if manifest.package.runtime() != fidius_package::PackageRuntime::Wasm {
-            return Err(wasm_err(
-                dir,
-                format!(
-                    "package runtime is '{}', not wasm",
-                    manifest.package.runtime()
-                ),
-            ));
-        }
+        let (text, manifest) =
+            fidius_package::snapshot_manifest(&snapshot, fidius_package::PackageRuntime::Wasm)
+                .map_err(|e| wasm_err(dir, e))?;
         let Some(wasm) = manifest.wasm.as_ref() else {
             return Err(wasm_err(dir, "manifest is missing the [wasm] section"));
         };

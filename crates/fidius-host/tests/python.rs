@@ -303,3 +303,247 @@ fn calls_from_many_threads() {
         t.join().unwrap();
     }
 }
+
+/// `fidius python-stub`'s output (from the shared interface model) is a
+/// module the host accepts as is; its methods raise NOT_IMPLEMENTED.
+#[test]
+fn a_generated_stub_loads_and_reports_what_is_missing() {
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke/src/lib.rs");
+    let (iface, source) =
+        fidius_interface::source::interface_from_source(&src, Some("Calculator")).unwrap();
+    assert_eq!(iface.hash, Calculator_PYTHON_DESCRIPTOR.interface_hash);
+    let stub = fidius_interface::python::python_stub(&iface, Some(&source));
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("stub");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("stub_calc.py"), stub).unwrap();
+    std::fs::write(
+        pkg.join("package.toml"),
+        "[package]\nname = \"stub-calc\"\nversion = \"0.1.0\"\ninterface = \"Calculator\"\ninterface_version = 1\nruntime = \"python\"\n\n[metadata]\n\n[python]\nentry_module = \"stub_calc\"\n",
+    )
+    .unwrap();
+    fidius_test::vendor_python_sdk(&pkg);
+    let calc = CalculatorClient::load(&host(dir.path()), "stub-calc").unwrap();
+    match calc.add_direct(&1, &2) {
+        Err(CallError::Plugin(e)) => {
+            assert_eq!(e.code, "NOT_IMPLEMENTED");
+            assert!(e.message.contains("add_direct"));
+        }
+        other => panic!("expected NOT_IMPLEMENTED, got {other:?}"),
+    }
+}
+
+/// Server streams: a generator advanced one pull at a time; an exception
+/// mid-stream is one typed error; dropping the stream closes the generator
+/// (its `finally` runs, observably).
+#[test]
+fn server_streams_are_generators_pulled_lazily_and_closed_on_drop() {
+    use test_plugin_smoke::__fidius_Ticker::{Ticker_PYTHON_DESCRIPTOR, METHOD_TICK};
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("ticker");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let marker = dir.path().join("closed.txt");
+    std::fs::write(
+        pkg.join("package.toml"),
+        "[package]\nname = \"py-ticker\"\nversion = \"0.1.0\"\ninterface = \"Ticker\"\ninterface_version = 1\nruntime = \"python\"\n\n[metadata]\n\n[python]\nentry_module = \"ticker\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pkg.join("ticker.py"),
+        format!(
+            r#"
+__interface_hash__ = {hash:#x}
+produced = 0
+
+def tick(n):
+    global produced
+    i = 0
+    try:
+        while n == 0 or i < n:
+            if n == 7 and i == 3:
+                raise KeyError("no tick 3")
+            produced += 1
+            yield i * 10
+            i += 1
+    finally:
+        with open({marker:?}, "w") as f:
+            f.write(str(i))
+"#,
+            hash = Ticker_PYTHON_DESCRIPTOR.interface_hash,
+            marker = marker.to_string_lossy(),
+        ),
+    )
+    .unwrap();
+    let handle = host(dir.path())
+        .load_python("py-ticker", &Ticker_PYTHON_DESCRIPTOR)
+        .unwrap();
+    let all: Vec<u64> = handle
+        .call_server_stream::<_, u64>(METHOD_TICK, &(4u32,))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(all, [0, 10, 20, 30]);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "4");
+    std::fs::remove_file(&marker).unwrap();
+
+    // Unbounded: take three, drop the rest; the generator is closed.
+    let mut endless = handle
+        .call_server_stream::<_, u64>(METHOD_TICK, &(0u32,))
+        .unwrap();
+    let first: Vec<u64> = endless.by_ref().take(3).map(Result::unwrap).collect();
+    assert_eq!(first, [0, 10, 20]);
+    assert!(
+        !marker.exists(),
+        "nothing closes the generator while it is in use"
+    );
+    drop(endless);
+    // Closed while suspended at its third `yield` (i == 2).
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "2");
+
+    // An exception mid-stream: the items before it, one typed error, the end.
+    let items: Vec<_> = handle
+        .call_server_stream::<_, u64>(METHOD_TICK, &(7u32,))
+        .unwrap()
+        .collect();
+    assert_eq!(items.len(), 4);
+    assert!(
+        matches!(&items[3], Err(CallError::Plugin(e)) if e.code == "KeyError"),
+        "{:?}",
+        items[3]
+    );
+    // The fidius 0.5 async entry point streams the same items as values.
+    let stream = fidius_test::stream::collect(
+        block_on(handle.call_streaming::<_, u64>(METHOD_TICK, &(3u32,))).unwrap(),
+    );
+    let values = block_on(stream).unwrap();
+    assert_eq!(values.len(), 3);
+}
+
+/// Runs a future to completion on this thread (the test needs no runtime).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(f)
+}
+
+/// Client and bidirectional streams: the host's items arrive as a lazy
+/// iterator (first argument, fidius 0.5's convention), so unbounded input
+/// works; a bidi method is a generator over it; errors are typed.
+#[test]
+fn client_and_bidi_streams_pull_host_items_lazily() {
+    use test_plugin_smoke::__fidius_StreamWorks::{self as sw, StreamWorks_PYTHON_DESCRIPTOR};
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("works");
+    fidius_test::vendor_python_sdk(&pkg);
+    std::fs::write(
+        pkg.join("package.toml"),
+        "[package]\nname = \"py-works\"\nversion = \"0.1.0\"\ninterface = \"StreamWorks\"\ninterface_version = 1\nruntime = \"python\"\n\n[metadata]\n\n[python]\nentry_module = \"works\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pkg.join("works.py"),
+        format!(
+            r#"
+import fidius
+__interface_hash__ = {hash:#x}
+
+class Works:
+    def __init__(self, step):
+        self.factor = step
+    def count(self, limit, marker):
+        i = 0
+        while limit == 0 or i < limit:
+            yield i * self.factor
+            i += 1
+    def fail_at(self, at):
+        raise fidius.PluginError("UNUSED", "not used here")
+    def panic_at(self, at):
+        raise fidius.PluginError("UNUSED", "not used here")
+    def blobs(self, n, size):
+        for _ in range(n):
+            yield bytes(size)
+    def sum(self, items):
+        return sum(items)
+    def weigh(self, items, offset, stop):
+        pulled = total = 0
+        for x in items:
+            pulled += 1
+            if x == stop:
+                break
+            total += x
+        return (pulled, offset + total)
+    def scale(self, items, marker):
+        for x in items:
+            yield x * self.factor
+    def checked_sum(self, items):
+        total = 0
+        for x in items:
+            if x > 1000:
+                raise fidius.PluginError("TOO_BIG", "item %d is over 1000" % x, {{"item": x}})
+            total += x
+        return total
+    def total_len(self, items):
+        return sum(len(b) for b in items)
+    def reverse_each(self, items):
+        for b in items:
+            yield bytes(b[::-1])
+    def step(self):
+        return self.factor
+    def async_count(self, n):
+        return iter(range(n))
+
+def __fidius_configure__(config):
+    return Works(config["step"])
+"#,
+            hash = StreamWorks_PYTHON_DESCRIPTOR.interface_hash,
+        ),
+    )
+    .unwrap();
+    let h = host(dir.path())
+        .load_python_configured(
+            "py-works",
+            &StreamWorks_PYTHON_DESCRIPTOR,
+            &StreamConfig { step: 3 },
+        )
+        .unwrap();
+    let total: u64 = h
+        .call_client_stream(sw::METHOD_SUM, 1u64..=100, &())
+        .unwrap();
+    assert_eq!(total, 5050);
+    // Unbounded input: the plugin stops pulling at `stop`.
+    let (pulled, weight): (u64, u64) = h
+        .call_client_stream(sw::METHOD_WEIGH, 0u64.., &(1000u64, 5u64))
+        .unwrap();
+    assert_eq!((pulled, weight), (6, 1000 + 10));
+    match h.call_client_stream::<_, _, u64>(sw::METHOD_CHECKED_SUM, [1u64, 2000, 3], &()) {
+        Err(CallError::Plugin(e)) => assert_eq!(e.code, "TOO_BIG"),
+        other => panic!("expected TOO_BIG, got {other:?}"),
+    }
+    let lens: u64 = h
+        .call_client_stream(sw::METHOD_TOTAL_LEN, vec![vec![1u8; 10], vec![2u8; 5]], &())
+        .unwrap();
+    assert_eq!(lens, 15);
+    // Bidirectional over unbounded input: pulling an output pulls one input.
+    let scaled: Vec<u64> = h
+        .call_bidi_stream::<_, _, u64>(sw::METHOD_SCALE, 1u64.., &(String::new(),))
+        .unwrap()
+        .take(4)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(scaled, [3, 6, 9, 12]);
+    let reversed: Vec<Vec<u8>> = h
+        .call_bidi_stream::<_, _, Vec<u8>>(sw::METHOD_REVERSE_EACH, vec![vec![1u8, 2, 3]], &())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(reversed, [vec![3u8, 2, 1]]);
+    let counted: Vec<u64> = h
+        .call_server_stream::<_, u64>(sw::METHOD_COUNT, &(3u64, String::new()))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(counted, [0, 3, 6]);
+}

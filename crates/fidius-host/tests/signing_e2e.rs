@@ -118,6 +118,32 @@ fn an_unrelated_unsigned_library_does_not_block_a_signed_plugin() {
         host.load("NullOutput"),
         Err(LoadError::SignatureRequired { .. })
     ));
+    // A plugin that is nowhere is not found: the unrelated unsigned library
+    // does not turn that into a signature error (issue 12 defect 9).
+    assert!(matches!(
+        host.load("NoSuchPlugin"),
+        Err(LoadError::PluginNotFound { .. })
+    ));
+}
+
+#[test]
+fn a_plugin_of_that_name_with_another_interface_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_into(&smoke_lib(), dir.path());
+    // With an expected hash that the library's BasicCalculator lacks, the
+    // search goes on and reports the mismatch once nothing else fits.
+    let host = PluginHost::builder()
+        .search_path(dir.path())
+        .interface_hash(0x1234)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        host.load("BasicCalculator"),
+        Err(LoadError::InterfaceHashMismatch {
+            expected: 0x1234,
+            ..
+        })
+    ));
 }
 
 #[test]

@@ -148,9 +148,17 @@ fn parse_meta(attr: &Attribute, what: &str, seen: &mut Vec<String>) -> syn::Resu
     Ok(Meta { key, value })
 }
 
-/// Canonical type string for the hash: the compiler's own token printer.
+/// Canonical type string for the hash: the compiler's own token printer
+/// (as fidius 0.5 hashed). Outside a proc macro (`fidius python-stub`, say)
+/// the same text comes from [`crate::tokens::compiler_style`], which spaces
+/// tokens as rustc does, so every tool computes the macro's hash.
 pub fn type_string(ty: &Type) -> String {
-    ty.to_token_stream().to_string()
+    let tokens = ty.to_token_stream();
+    if proc_macro::is_available() {
+        tokens.to_string()
+    } else {
+        crate::tokens::compiler_style(tokens)
+    }
 }
 
 impl Interface {

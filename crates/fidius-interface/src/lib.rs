@@ -8,10 +8,14 @@
 
 #![warn(missing_docs)]
 
+extern crate proc_macro;
+
 pub mod attrs;
 pub mod ir;
 pub mod names;
+pub mod python;
 pub mod source;
+pub mod tokens;
 pub mod types;
 pub mod wit;
 

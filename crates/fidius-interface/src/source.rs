@@ -183,7 +183,23 @@ pub fn world_from_crate(
 ) -> Result<crate::wit::World, String> {
     let root = crate_root(manifest_dir)
         .ok_or_else(|| format!("no src/lib.rs or src/main.rs in {}", manifest_dir.display()))?;
-    let src = scan_crate(&root)?;
+    let (iface, src) = interface_from_source(&root, trait_name)?;
+    crate::wit::build_world(&iface, Some(&src)).map_err(|errs| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// Parses the `#[plugin_interface]` trait `trait_name` (or the only one)
+/// found from the source file `root` (a crate root, or any `.rs` file; its
+/// `mod` declarations are followed), with everything else the source holds.
+pub fn interface_from_source(
+    root: &Path,
+    trait_name: Option<&str>,
+) -> Result<(crate::ir::Interface, CrateSource), String> {
+    let src = scan_crate(root)?;
     let traits = src.interface_traits();
     let chosen = match trait_name {
         Some(n) => traits.iter().find(|t| t.item.ident == n).ok_or_else(|| {
@@ -230,12 +246,7 @@ pub fn world_from_crate(
     };
     let args = crate::attrs::InterfaceArgs::parse(tokens).map_err(|e| e.to_string())?;
     let iface = crate::ir::Interface::parse(args, item).map_err(|e| e.to_string())?;
-    crate::wit::build_world(&iface, Some(&src)).map_err(|errs| {
-        errs.iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
+    Ok((iface, src))
 }
 
 #[cfg(test)]

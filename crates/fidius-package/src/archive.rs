@@ -19,6 +19,74 @@ pub struct PackResult {
     pub unsigned: bool,
 }
 
+/// For a Python package without `vendor/`, installs its requirements file
+/// (`[python] requirements`, default `requirements.txt`) there with pip, as
+/// fidius 0.5 does at pack time. An existing `vendor/` is used as it is. A
+/// signed package that would need vendoring is refused: the signature could
+/// not cover what pip adds.
+fn vendor_python(
+    dir: &Path,
+    manifest: &crate::PackageManifest<toml::Value>,
+) -> Result<(), PackageError> {
+    let Some(py) = &manifest.python else {
+        return Ok(());
+    };
+    let vendor = dir.join("vendor");
+    if vendor.exists() {
+        return Ok(());
+    }
+    let rel = py.requirements_path();
+    if Path::new(rel)
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(PackageError::InvalidManifest(format!(
+            "[python] requirements '{rel}' must be a path inside the package"
+        )));
+    }
+    let req = dir.join(rel);
+    if !req.is_file() {
+        tracing::warn!(package = %dir.display(), "Python package without vendor/ or {rel}: packing it as it is");
+        return Ok(());
+    }
+    if dir.join(PACKAGE_SIG_FILE).is_file() {
+        return Err(PackageError::ArchiveError(format!(
+            "{} is signed but has no vendor/: vendoring {rel} now would add files its signature does not cover; pack (or `pip install -r {rel} --target vendor`) before signing, then sign again",
+            dir.display()
+        )));
+    }
+    let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+    let out = std::process::Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "-r",
+        ])
+        .arg(&req)
+        .arg("--target")
+        .arg(&vendor)
+        .output()
+        .map_err(|e| {
+            PackageError::ArchiveError(format!(
+                "could not run {} -m pip to vendor {rel}: {e}",
+                python.to_string_lossy()
+            ))
+        })?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&vendor);
+        return Err(PackageError::ArchiveError(format!(
+            "pip could not vendor {}: {}",
+            req.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 /// Packs the package in `dir` into `output` (default
 /// `./{name}-{version}.{extension}`). Entries are sorted with zeroed
 /// timestamps and owners, so the same package packs to the same bytes.
@@ -28,6 +96,7 @@ pub fn pack_package(dir: &Path, output: Option<&Path>) -> Result<PackResult, Pac
     check_component("name", &h.name)?;
     check_component("version", &h.version)?;
     check_component("extension", h.extension())?;
+    vendor_python(dir, &manifest)?;
     let top = format!("{}-{}", h.name, h.version);
     let path = match output {
         Some(p) => p.to_path_buf(),

@@ -126,6 +126,27 @@ pub fn snapshot_package(
     })
 }
 
+/// The manifest of a snapshot (its `package.toml` text and parsed form),
+/// checked to be for `runtime`.
+pub fn snapshot_manifest(
+    snapshot: &PackageSnapshot,
+    runtime: crate::PackageRuntime,
+) -> Result<(String, crate::PackageManifest<toml::Value>), PackageError> {
+    let text = snapshot
+        .files
+        .get(crate::MANIFEST_FILE)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .ok_or_else(|| PackageError::InvalidManifest("no package.toml".into()))?;
+    let manifest = crate::parse_manifest::<toml::Value>(&text)?;
+    if manifest.package.runtime() != runtime {
+        return Err(PackageError::InvalidManifest(format!(
+            "package runtime is '{}', not {runtime}",
+            manifest.package.runtime()
+        )));
+    }
+    Ok((text, manifest))
+}
+
 /// Verifies `package.sig` of `dir` against a snapshot's digest.
 pub fn verify_snapshot(
     dir: &Path,

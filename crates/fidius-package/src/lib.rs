@@ -16,8 +16,8 @@ pub use archive::{
     UnpackOptions,
 };
 pub use digest::{
-    package_digest, sign_package, snapshot_package, verify_package, verify_snapshot,
-    PackageSnapshot, PACKAGE_SIG_FILE,
+    package_digest, sign_package, snapshot_manifest, snapshot_package, verify_package,
+    verify_snapshot, PackageSnapshot, PACKAGE_SIG_FILE,
 };
 pub use manifest::{
     load_manifest, load_manifest_untyped, parse_manifest, PackageHeader, PackageManifest,

@@ -109,6 +109,11 @@ pub fn python_package(parent: &Path, fixture: &Path, interface_hash: u64) -> Pat
             bytes
         }
     });
-    copy_tree(&python_sdk_dir(), &dest.join("vendor/fidius"), &|_, b| b);
+    vendor_python_sdk(&dest);
     dest
+}
+
+/// Copies the fidius Python SDK into `package/vendor/fidius`.
+pub fn vendor_python_sdk(package: &Path) {
+    copy_tree(&python_sdk_dir(), &package.join("vendor/fidius"), &|_, b| b);
 }

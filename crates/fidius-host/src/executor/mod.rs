@@ -55,6 +55,10 @@ pub(crate) fn wire_options() -> impl bincode::Options {
         .allow_trailing_bytes()
 }
 
+/// The items a host feeds a client stream of a [`CallShape::Values`]
+/// backend, as JSON values produced one per pull.
+pub type ValueItems = Box<dyn Iterator<Item = Result<serde_json::Value, CallError>> + Send>;
+
 /// A backend that can call a plugin's methods.
 pub trait PluginExecutor: Send + Sync {
     /// Identity and shape of the plugin.
@@ -140,6 +144,48 @@ pub trait PluginExecutor: Send + Sync {
     fn call_server_stream(&self, method: usize, input: &[u8]) -> Result<RawStream, CallError> {
         let _ = (method, input);
         Err(unsupported(self.info(), "server streaming"))
+    }
+
+    /// Starts a server stream with typed arguments, for backends with
+    /// [`CallShape::Values`]: their items arrive JSON-encoded. The default
+    /// encodes the tuple as bincode for [`Self::call_server_stream`].
+    fn call_server_stream_value(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<RawStream, CallError> {
+        let input = fidius_core::wire::serialize(args)
+            .map_err(|e| CallError::Serialization(e.to_string()))?;
+        self.call_server_stream(method, &input)
+    }
+
+    /// Calls a client-streaming method of a [`CallShape::Values`] backend:
+    /// the plugin pulls `items` (produced lazily) and `output` deserializes
+    /// the result; `args` is the tuple of the other arguments.
+    fn call_client_stream_value(
+        &self,
+        method: usize,
+        items: ValueItems,
+        args: &dyn erased_serde::Serialize,
+        output: ValueSink<'_>,
+    ) -> Result<(), CallError> {
+        let _ = (method, items, args, output);
+        Err(unsupported(self.info(), "client streaming with values"))
+    }
+
+    /// Calls a bidirectional method of a [`CallShape::Values`] backend; the
+    /// returned stream's items are JSON-encoded.
+    fn call_bidi_stream_value(
+        &self,
+        method: usize,
+        items: ValueItems,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<RawStream, CallError> {
+        let _ = (method, items, args);
+        Err(unsupported(
+            self.info(),
+            "bidirectional streaming with values",
+        ))
     }
 
     /// Calls a client-streaming method: the plugin pulls `stream`; `output`

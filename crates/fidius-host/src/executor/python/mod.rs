@@ -12,8 +12,9 @@
 mod value;
 
 use crate::error::{CallError, LoadError};
-use crate::executor::{CallShape, OutputSink, PluginExecutor, ValueSink};
+use crate::executor::{CallShape, OutputSink, PluginExecutor, ValueItems, ValueSink};
 use crate::info::PluginInfo;
+use crate::stream::{RawItem, RawSource, RawStream};
 use fidius_core::python_descriptor::PythonInterfaceDescriptor;
 use fidius_core::PluginError;
 use pyo3::prelude::*;
@@ -235,6 +236,19 @@ impl Pyo3Executor {
         Ok(&self.handle.methods[method])
     }
 
+    /// A typed method's callable and name, and its arguments as JSON.
+    fn prepare(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<(&Py<PyAny>, &'static str, serde_json::Value), CallError> {
+        let f = self.method(method, false)?;
+        let name = self.handle.descriptor.methods[method].name;
+        let args = erased_serde::serialize(args, serde_json::value::Serializer)
+            .map_err(|e| CallError::Serialization(format!("method `{name}`: {e}")))?;
+        Ok((f, name, args))
+    }
+
     /// The module or configured instance the methods belong to.
     pub fn target(&self) -> &Py<PyAny> {
         &self.handle.target
@@ -265,17 +279,11 @@ impl PluginExecutor for Pyo3Executor {
         args: &dyn erased_serde::Serialize,
         output: ValueSink<'_>,
     ) -> Result<(), CallError> {
-        let f = self.method(method, false)?;
-        let name = self.handle.descriptor.methods[method].name;
-        let args = erased_serde::serialize(args, serde_json::value::Serializer)
-            .map_err(|e| CallError::Serialization(format!("method `{name}`: {e}")))?;
+        let (f, name, args) = self.prepare(method, args)?;
         let result = Python::attach(|py| -> Result<serde_json::Value, CallError> {
             let tuple = value::to_args(py, &args)
                 .map_err(|e| CallError::Serialization(format!("method `{name}`: {e}")))?;
-            let out = f
-                .bind(py)
-                .call1(tuple)
-                .map_err(|e| CallError::Plugin(plugin_error(py, &e)))?;
+            let out = invoke(py, f, tuple)?;
             value::from_py(&out)
                 .map_err(|e| CallError::Serialization(format!("the result of `{name}`: {e}")))
         })?;
@@ -285,6 +293,67 @@ impl PluginExecutor for Pyo3Executor {
             }
             other => other,
         })
+    }
+
+    /// Passes the host's items as an iterator (first argument, fidius 0.5's
+    /// convention) and returns what the method returns.
+    fn call_client_stream_value(
+        &self,
+        method: usize,
+        items: ValueItems,
+        args: &dyn erased_serde::Serialize,
+        output: ValueSink<'_>,
+    ) -> Result<(), CallError> {
+        let (f, name, args) = self.prepare(method, args)?;
+        let result = Python::attach(|py| -> Result<serde_json::Value, CallError> {
+            let tuple = stream_args(py, items, &args, name)?;
+            let out = invoke(py, f, tuple)?;
+            value::from_py(&out)
+                .map_err(|e| CallError::Serialization(format!("the result of `{name}`: {e}")))
+        })?;
+        output(&mut <dyn erased_serde::Deserializer>::erase(result))
+    }
+
+    /// Passes the host's items as an iterator and streams what the method
+    /// yields (a generator pulling its input keeps the pipeline lazy).
+    fn call_bidi_stream_value(
+        &self,
+        method: usize,
+        items: ValueItems,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<RawStream, CallError> {
+        let (f, name, args) = self.prepare(method, args)?;
+        let iter = Python::attach(|py| -> Result<Py<PyAny>, CallError> {
+            let tuple = stream_args(py, items, &args, name)?;
+            let out = invoke(py, f, tuple)?;
+            iterate(&out, name)
+        })?;
+        Ok(Box::new(PyItems {
+            iter: Some(iter),
+            name,
+            buf: Vec::new(),
+        }))
+    }
+
+    /// Calls the method and iterates what it returns (a generator, or any
+    /// iterable) one step per pull, holding the GIL for that step only.
+    fn call_server_stream_value(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<RawStream, CallError> {
+        let (f, name, args) = self.prepare(method, args)?;
+        let iter = Python::attach(|py| -> Result<Py<PyAny>, CallError> {
+            let tuple = value::to_args(py, &args)
+                .map_err(|e| CallError::Serialization(format!("method `{name}`: {e}")))?;
+            let out = invoke(py, f, tuple)?;
+            iterate(&out, name)
+        })?;
+        Ok(Box::new(PyItems {
+            iter: Some(iter),
+            name,
+            buf: Vec::new(),
+        }))
     }
 
     fn call_wire(
@@ -313,6 +382,152 @@ impl PluginExecutor for Pyo3Executor {
                 ))
             })
         })
+    }
+}
+
+/// Calls `f`; an exception is the plugin's error.
+fn invoke<'py>(
+    py: Python<'py>,
+    f: &Py<PyAny>,
+    args: Bound<'py, pyo3::types::PyTuple>,
+) -> Result<Bound<'py, PyAny>, CallError> {
+    f.bind(py)
+        .call1(args)
+        .map_err(|e| CallError::Plugin(plugin_error(py, &e)))
+}
+
+/// An iterator over what a streaming method returned.
+fn iterate(out: &Bound<'_, PyAny>, name: &str) -> Result<Py<PyAny>, CallError> {
+    let it = out.try_iter().map_err(|_| {
+        CallError::Serialization(format!(
+            "streaming method `{name}` must return an iterable (a generator, say)"
+        ))
+    })?;
+    Ok(it.into_any().unbind())
+}
+
+/// The call's positional arguments: the host-fed stream, then the others.
+fn stream_args<'py>(
+    py: Python<'py>,
+    items: ValueItems,
+    args: &serde_json::Value,
+    name: &str,
+) -> Result<Bound<'py, pyo3::types::PyTuple>, CallError> {
+    let rest = value::to_args(py, args)
+        .map_err(|e| CallError::Serialization(format!("method `{name}`: {e}")))?;
+    let stream = Bound::new(
+        py,
+        HostFedStream {
+            items: std::sync::Mutex::new(Some(items)),
+        },
+    )
+    .map_err(|e| backend(format!("making the stream argument: {e}")))?;
+    let mut all = vec![stream.into_any()];
+    all.extend(rest.iter());
+    pyo3::types::PyTuple::new(py, all).map_err(|e| backend(e.to_string()))
+}
+
+/// The iterator a client-streaming Python method receives: each `next`
+/// produces one host item (without the GIL while the host produces it).
+#[pyclass(name = "HostFedStream", module = "fidius")]
+struct HostFedStream {
+    items: std::sync::Mutex<Option<ValueItems>>,
+}
+
+#[pymethods]
+impl HostFedStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let next = py.detach(|| {
+            let mut guard = self.items.lock().unwrap_or_else(|p| p.into_inner());
+            let next = guard.as_mut().and_then(Iterator::next);
+            if next.is_none() {
+                *guard = None;
+            }
+            next
+        });
+        match next {
+            None => Ok(None),
+            Some(Ok(v)) => Ok(Some(value::to_py(py, &v)?.unbind())),
+            Some(Err(e)) => Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "the host could not produce the next item: {e}"
+            ))),
+        }
+    }
+}
+
+/// The items of a Python server stream, JSON-encoded one pull at a time.
+struct PyItems {
+    /// The iterator; `None` once it ended (or failed).
+    iter: Option<Py<PyAny>>,
+    name: &'static str,
+    buf: Vec<u8>,
+}
+
+enum Step {
+    Item(Vec<u8>),
+    End,
+    Error(CallError),
+}
+
+impl RawSource for PyItems {
+    fn pull(&mut self) -> RawItem<'_> {
+        let Some(iter) = &self.iter else {
+            return RawItem::End;
+        };
+        let name = self.name;
+        let step = Python::attach(|py| match iter.bind(py).call_method0("__next__") {
+            Ok(item) => match value::from_py(&item) {
+                Ok(v) => match serde_json::to_vec(&v) {
+                    Ok(bytes) => Step::Item(bytes),
+                    Err(e) => Step::Error(CallError::Serialization(e.to_string())),
+                },
+                Err(e) => Step::Error(CallError::Serialization(format!(
+                    "an item of `{name}`: {e}"
+                ))),
+            },
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => Step::End,
+            Err(e) => Step::Error(CallError::Plugin(plugin_error(py, &e))),
+        });
+        match step {
+            Step::Item(bytes) => {
+                self.buf = bytes;
+                RawItem::Item(&self.buf)
+            }
+            Step::End => {
+                self.close();
+                RawItem::End
+            }
+            Step::Error(e) => {
+                self.close();
+                RawItem::Error(e)
+            }
+        }
+    }
+}
+
+impl PyItems {
+    /// Closes a generator (its `finally` blocks run) and lets go of it.
+    fn close(&mut self) {
+        if let Some(iter) = self.iter.take() {
+            Python::attach(|py| {
+                let it = iter.bind(py);
+                if let Ok(close) = it.getattr("close") {
+                    if let Err(e) = close.call0() {
+                        tracing::warn!(method = self.name, error = %e, "closing a Python stream raised");
+                    }
+                }
+            });
+        }
+    }
+}
+
+impl Drop for PyItems {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
