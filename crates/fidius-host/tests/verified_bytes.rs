@@ -56,9 +56,16 @@ fn the_loaded_library_is_the_verified_one_and_a_changed_path_is_refused() {
         42,
         "the verified code runs"
     );
-    // The swapped-in bytes are not signed: loading them now is refused.
+    // The swapped-in bytes are not the signed ones: the library is refused
+    // (never opened), and as it does not name the plugin, the plugin is
+    // simply not found (issue 12 defect 9); discovery lists nothing.
     assert!(matches!(
         host.load("BasicCalculator"),
+        Err(LoadError::PluginNotFound { .. })
+    ));
+    assert!(host.discover().unwrap().is_empty());
+    assert!(matches!(
+        fidius_host::signing::verify_signature(&path, &[vk]),
         Err(LoadError::SignatureInvalid { .. })
     ));
 
