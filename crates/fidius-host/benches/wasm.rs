@@ -94,6 +94,20 @@ fn echo_256k_memcpy(b: Bencher) {
 fn echo_256k_wasm_raw_reused(b: Bencher) {
     let f = fixture();
     let input = vec![7u8; ECHO];
+    b.bench_local(|| f.reused.echo(black_box(&input)).unwrap().len());
+}
+
+#[divan::bench]
+fn echo_256k_wasm_raw_fresh(b: Bencher) {
+    let f = fixture();
+    let input = vec![7u8; ECHO];
+    b.bench_local(|| f.fresh.echo(black_box(&input)).unwrap().len());
+}
+
+#[divan::bench]
+fn reverse_256k_wasm_raw_reused(b: Bencher) {
+    let f = fixture();
+    let input = vec![7u8; ECHO];
     b.bench_local(|| f.reused.reverse(black_box(&input)).unwrap().len());
 }
 

@@ -75,6 +75,9 @@ pub trait Lab: Send + Sync {
     fn counter(&self) -> u64;
     /// Echoes bytes through a typed `Vec<u8>`.
     fn bytes(&self, data: Vec<u8>) -> Vec<u8>;
+    /// Raw bytes, returned as they came (the echo of the benchmarks).
+    #[wire(raw)]
+    fn echo(&self, data: Vec<u8>) -> Vec<u8>;
 }
 
 /// The plugin.
@@ -157,6 +160,9 @@ impl Lab for LabPlugin {
         self.calls.fetch_add(1, Ordering::SeqCst) + 1
     }
     fn bytes(&self, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+    fn echo(&self, data: Vec<u8>) -> Vec<u8> {
         data
     }
 }
