@@ -68,6 +68,7 @@ fn the_generated_client_loads_a_wasm_package_and_calls_every_shape() {
     lab.maybe_fail(&false).unwrap();
     assert!(matches!(lab.maybe_fail(&true), Err(CallError::Plugin(e)) if e.code == "ASKED"));
     assert_eq!(lab.reverse(b"abc").unwrap(), b"cba");
+    assert_eq!(lab.echo(b"abc").unwrap(), b"abc");
     let m: HashMap<String, u32> = [("b".to_string(), 2), ("a".to_string(), 1)].into();
     assert_eq!(
         lab.sorted(&m).unwrap(),
@@ -91,6 +92,20 @@ fn zero_config_calls_are_isolated_unless_reuse_is_asked_for() {
     let (_d2, reused) = lab(&[], "reuse_instances = true\n");
     assert_eq!(reused.counter().unwrap(), 1);
     assert_eq!(reused.counter().unwrap(), 2);
+}
+
+#[test]
+fn pooled_slots_are_pristine_after_calls_that_dirty_memory() {
+    // Pooled memories are reset in place (the dirtied pages restored, up to
+    // 1 MiB kept resident, the rest released): calls that write well past
+    // that must leave nothing behind for the next fresh instance.
+    let (_d, fresh) = lab(&[], "");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    for round in 0..8 {
+        assert_eq!(fresh.hog(&3).unwrap(), 3, "round {round}");
+        assert_eq!(fresh.echo(&data).unwrap(), data, "round {round}");
+        assert_eq!(fresh.counter().unwrap(), 1, "round {round}");
+    }
 }
 
 #[test]

@@ -38,8 +38,12 @@ struct Ticker {
 
 const MEMORY_CACHE_ENTRIES: usize = 64;
 
-/// Bytes of each pooled linear memory kept resident between instances.
+/// Bytes of each pooled linear memory kept resident between instances
+/// (at most this much per warm slot stays in the process's RSS).
 const KEEP_RESIDENT: usize = 1 << 20;
+
+/// Bytes of each pooled table kept resident between instances.
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
 fn config(pooling: bool) -> Config {
     let mut cfg = Config::new();
@@ -63,7 +67,7 @@ fn config(pooling: bool) -> Config {
             // PAGEMAP_SCAN where the kernel has it, Linux 6.7+) instead of
             // being released with madvise and faulted in again.
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(64 << 10)
+            .table_keep_resident(TABLE_KEEP_RESIDENT)
             .pagemap_scan(wasmtime::Enabled::Auto);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
