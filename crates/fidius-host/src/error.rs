@@ -162,6 +162,10 @@ pub enum LoadError {
     /// A Python plugin could not be loaded.
     #[error("python load failed: {0}")]
     PythonLoad(String),
+    /// A process-isolated plugin's runner could not be started or did not
+    /// complete its handshake (missing or not executable, no answer, garbage).
+    #[error("plugin process could not be started: {0}")]
+    ProcessStart(String),
 }
 
 /// Why a call into a plugin failed.
@@ -255,6 +259,37 @@ pub enum CallError {
         /// The cap in bytes.
         limit: u64,
     },
+    /// The call was cancelled through its [`crate::executor::CancelHandle`].
+    #[error("call was cancelled")]
+    Cancelled,
+    /// The plugin's child process died during the call (the host is unharmed;
+    /// the next call starts a fresh child).
+    #[error("plugin process {death}{}", if stderr.is_empty() { String::new() } else { format!("; its stderr ended with: {stderr}") })]
+    ProcessDied {
+        /// How it ended.
+        death: ProcessDeath,
+        /// The last lines it wrote to stderr (at most 8 KiB).
+        stderr: String,
+    },
+    /// The plugin's child process broke the protocol (garbage, a truncated
+    /// frame, an answer to another call); it was killed.
+    #[error("plugin process broke the protocol: {0}")]
+    ProcessProtocol(String),
+    /// A new child process for the plugin could not be started.
+    #[error("plugin process could not be restarted: {0}")]
+    ProcessStart(String),
+    /// The plugin's process failed too often in a row; no new one is started.
+    #[error("plugin process failed {failures} times in a row; it is not restarted again (load the plugin again to retry)")]
+    RestartLimitReached {
+        /// Consecutive failures.
+        failures: u32,
+    },
+    /// The plugin's process used up its CPU time limit and was stopped.
+    #[error("plugin process exceeded its CPU time limit of {limit:?} and was stopped")]
+    CpuTimeExceeded {
+        /// The limit.
+        limit: std::time::Duration,
+    },
     /// The guest trapped (a panic, an out-of-bounds access, `unreachable`, …).
     #[error("{runtime} guest trapped: {message}")]
     Trap {
@@ -263,4 +298,37 @@ pub enum CallError {
         /// What the runtime reported.
         message: String,
     },
+}
+
+/// How a plugin's child process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProcessDeath {
+    /// Killed by a signal (a segfault, an abort, the kernel's OOM killer…).
+    Signal {
+        /// The signal number.
+        signal: i32,
+        /// Its name (`SIGSEGV`).
+        name: &'static str,
+    },
+    /// The child overflowed its stack (reported by Rust's guard-page handler).
+    StackOverflow,
+    /// The child exited (the plugin called `exit`, or the runner gave up).
+    Exited {
+        /// The exit status.
+        code: i32,
+    },
+    /// The child was gone but its status could not be read.
+    Unknown,
+}
+
+impl std::fmt::Display for ProcessDeath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Signal { signal, name } => write!(f, "killed by signal {signal} ({name})"),
+            Self::StackOverflow => f.write_str("overflowed its stack"),
+            Self::Exited { code } => write!(f, "exited with status {code}"),
+            Self::Unknown => f.write_str("ended (status unknown)"),
+        }
+    }
 }

@@ -370,6 +370,18 @@ impl PluginHandle {
         self.executor().call_raw(index, input)
     }
 
+    /// A handle that cancels the call in flight from another thread
+    /// (process-isolated plugins; `None` for backends that cannot stop a call).
+    pub fn cancel_handle(&self) -> Option<crate::executor::CancelHandle> {
+        self.executor().cancel_handle()
+    }
+
+    /// The process id of the child process running the plugin, if it is
+    /// process-isolated and a child is running.
+    pub fn process_id(&self) -> Option<u32> {
+        self.executor().process_id()
+    }
+
     /// Changes the per-call limits (deadline, fuel, memory cap) of later
     /// calls; backends without limits refuse.
     pub fn set_limits(&self, limits: crate::executor::CallLimits) -> Result<(), CallError> {

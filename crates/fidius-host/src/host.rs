@@ -29,12 +29,18 @@ pub struct PluginHostBuilder {
     policy: LoadPolicy,
     require_signature: bool,
     trusted_keys: Vec<VerifyingKey>,
-    interface_hash: Option<u64>,
-    buffer_strategy: Option<BufferStrategyKind>,
+    pub(crate) interface_hash: Option<u64>,
+    pub(crate) buffer_strategy: Option<BufferStrategyKind>,
     pub(crate) wasm_limits: Option<crate::executor::CallLimits>,
     pub(crate) wasm_cache_dir: Option<Option<PathBuf>>,
     #[cfg(feature = "wasm")]
     pub(crate) egress: EgressSlot,
+    #[cfg(target_os = "linux")]
+    pub(crate) isolation: crate::process::Isolation,
+    #[cfg(target_os = "linux")]
+    pub(crate) isolated: Vec<(String, Option<crate::process::ProcessOptions>)>,
+    #[cfg(target_os = "linux")]
+    pub(crate) process: crate::process::ProcessOptions,
 }
 
 /// The host-wide egress policy (a newtype so the builder stays `Debug`).
@@ -120,6 +126,40 @@ impl PluginHostBuilder {
         policy: std::sync::Arc<dyn crate::executor::wasm::EgressPolicy>,
     ) -> Self {
         self.egress = EgressSlot(Some(policy));
+        self
+    }
+
+    /// Where cdylib plugins run: [`crate::process::Isolation::Process`] puts
+    /// every one in its own child process (generated clients included).
+    #[cfg(target_os = "linux")]
+    pub fn isolation(mut self, isolation: crate::process::Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// Runs plugin `name` in a child process (with the host's process options).
+    #[cfg(target_os = "linux")]
+    pub fn isolate(mut self, name: impl Into<String>) -> Self {
+        self.isolated.push((name.into(), None));
+        self
+    }
+
+    /// Runs plugin `name` in a child process with its own options.
+    #[cfg(target_os = "linux")]
+    pub fn isolate_with(
+        mut self,
+        name: impl Into<String>,
+        options: crate::process::ProcessOptions,
+    ) -> Self {
+        self.isolated.push((name.into(), Some(options)));
+        self
+    }
+
+    /// Options of process-isolated plugins (deadline, restarts, limits,
+    /// environment, runner).
+    #[cfg(target_os = "linux")]
+    pub fn process_options(mut self, options: crate::process::ProcessOptions) -> Self {
+        self.process = options;
         self
     }
 
@@ -265,6 +305,28 @@ impl PluginHost {
         iface: &ClientInterface,
         config: Option<&dyn erased_serde::Serialize>,
     ) -> Result<crate::PluginHandle, LoadError> {
+        #[cfg(target_os = "linux")]
+        if let Some(opts) = self.isolation_for(name) {
+            let bytes = config.map(crate::handle::encode_config).transpose()?;
+            match self.load_isolated_with(
+                name,
+                Some((iface.hash, iface.buffer)),
+                bytes,
+                opts.clone(),
+            ) {
+                Err(LoadError::PluginNotFound { .. }) => {
+                    return self.load_package_handle(
+                        name,
+                        iface,
+                        config,
+                        Err(LoadError::PluginNotFound {
+                            name: name.to_owned(),
+                        }),
+                    )
+                }
+                other => return other,
+            }
+        }
         let native = self.load(name);
         let not_found = matches!(native, Err(LoadError::PluginNotFound { .. }))
             || (native.is_err()
@@ -278,6 +340,19 @@ impl PluginHost {
                 Some(c) => crate::PluginHandle::configure_from_loaded(plugin, c),
             };
         }
+        self.load_package_handle(name, iface, config, native.map(|_| ()))
+    }
+
+    /// The package part of [`Self::load_plugin_handle`]: a WASM or Python
+    /// package named `name`, else `native`'s error.
+    fn load_package_handle(
+        &self,
+        name: &str,
+        iface: &ClientInterface,
+        config: Option<&dyn erased_serde::Serialize>,
+        native: Result<(), LoadError>,
+    ) -> Result<crate::PluginHandle, LoadError> {
+        let _ = &config;
         #[cfg(feature = "wasm")]
         if self.find_package(name, "wasm").is_ok() {
             let mut how = crate::wasm_load::WasmLoad::default();
@@ -311,11 +386,16 @@ impl PluginHost {
                 dir.display()
             )));
         }
-        native.map(|_| unreachable!("a found cdylib returned above"))
+        match native {
+            Err(e) => Err(e),
+            Ok(()) => Err(LoadError::PluginNotFound {
+                name: name.to_owned(),
+            }),
+        }
     }
 
     /// Reads a library and applies the signature policy to its exact bytes.
-    fn gate(&self, path: &Path) -> Result<Vec<u8>, LoadError> {
+    pub(crate) fn gate(&self, path: &Path) -> Result<Vec<u8>, LoadError> {
         let bytes = std::fs::read(path).map_err(LoadError::Io)?;
         let sig_exists = signing::sig_path_for(path).exists();
         let check = self.cfg.require_signature
@@ -430,10 +510,12 @@ impl PluginHost {
 
 /// Whether the file at `path` holds `name` as a NUL-terminated string, as a
 /// library declaring a plugin of that name does (read, never opened).
-fn file_names(path: &Path, name: &str) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
-        return false;
-    };
+pub(crate) fn file_names(path: &Path, name: &str) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| bytes_name(&bytes, name))
+}
+
+/// Whether `bytes` hold `name` as a NUL-terminated string.
+pub(crate) fn bytes_name(bytes: &[u8], name: &str) -> bool {
     let mut needle = name.as_bytes().to_vec();
     needle.push(0);
     !name.is_empty() && bytes.windows(needle.len()).any(|w| w == needle.as_slice())

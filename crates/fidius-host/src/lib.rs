@@ -22,6 +22,10 @@ pub mod loader;
 pub mod mapping;
 mod meta;
 pub mod package;
+#[cfg(target_os = "linux")]
+pub mod process;
+#[cfg(target_os = "linux")]
+mod process_load;
 #[cfg(feature = "python")]
 mod python_load;
 pub mod signing;
@@ -30,8 +34,9 @@ pub mod types;
 #[cfg(feature = "wasm")]
 mod wasm_load;
 
+pub use error::ProcessDeath;
 pub use error::{CallError, LoadError};
-pub use executor::CallLimits;
+pub use executor::{with_deadline, CallLimits, CancelHandle};
 pub use executor::{CdylibExecutor, PluginExecutor};
 pub use handle::PluginHandle;
 pub use host::{ClientInterface, ConfigRef, LoadPolicy, PluginHost, PluginHostBuilder};

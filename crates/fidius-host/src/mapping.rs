@@ -52,33 +52,41 @@ pub(crate) fn open_exact(path: &Path, data: &[u8]) -> Result<Arc<Library>, LoadE
     Ok(lib)
 }
 
+/// A sealed (read-only for ever) memfd holding `data`, close-on-exec.
 #[cfg(target_os = "linux")]
-fn map_bytes(path: &Path, data: &[u8]) -> Result<Library, LoadError> {
+pub(crate) fn sealed_memfd(label: &str, data: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
     use std::io::Write;
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let io = |e: std::io::Error| crate::arch::io_error(path, e);
-    let name = std::ffi::CString::new(format!(
-        "fidius:{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ))
-    .unwrap_or_else(|_| c"fidius:library".to_owned());
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let name = std::ffi::CString::new(format!("fidius:{label}"))
+        .unwrap_or_else(|_| c"fidius:library".to_owned());
     // SAFETY: `name` is a valid NUL-terminated string; the flags are valid.
     let fd =
         unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
-        return Err(io(std::io::Error::last_os_error()));
+        return Err(std::io::Error::last_os_error());
     }
     // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut file = std::fs::File::from(owned);
-    file.write_all(data).map_err(io)?;
+    file.write_all(data)?;
     let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
     // SAFETY: `fd` is a valid memfd created with MFD_ALLOW_SEALING.
-    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
+    Ok(file.into())
+}
+
+#[cfg(target_os = "linux")]
+fn map_bytes(path: &Path, data: &[u8]) -> Result<Library, LoadError> {
+    use std::os::fd::AsRawFd;
+    let io = |e: std::io::Error| crate::arch::io_error(path, e);
+    let label = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = sealed_memfd(&label, data).map_err(io)?;
+    let fd = file.as_raw_fd();
     let proc_path = format!("/proc/self/fd/{fd}");
     // SAFETY: loading a library runs its initialisers. This is the trust
     // boundary of the cdylib tier: the caller verified exactly these bytes

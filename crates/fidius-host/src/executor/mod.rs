@@ -47,6 +47,63 @@ pub struct CallLimits {
     pub max_memory: Option<u64>,
 }
 
+/// Cancels the call in flight on one plugin from any thread
+/// ([`crate::PluginHandle::cancel_handle`]). Backends that can stop a call
+/// (the process tier) hand one out; the call returns [`CallError::Cancelled`].
+/// Cancelling when no call is in flight does nothing.
+#[derive(Clone)]
+pub struct CancelHandle(std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl CancelHandle {
+    /// A handle that runs `cancel` when [`Self::cancel`] is called (for backends).
+    pub fn new(cancel: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(cancel))
+    }
+
+    /// Stops the call in flight.
+    pub fn cancel(&self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CancelHandle")
+    }
+}
+
+thread_local! {
+    static SCOPED_DEADLINE: std::cell::Cell<Option<std::time::Duration>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `deadline` applying to every plugin call `f` makes on this
+/// thread (replacing the handle's own deadline), for backends that enforce
+/// deadlines (the process tier):
+///
+/// ```no_run
+/// # fn demo(client: &fidius_host::PluginHandle) {
+/// use std::time::Duration;
+/// let r: Result<u64, _> =
+///     fidius_host::with_deadline(Duration::from_millis(200), || client.call_method(0, &()));
+/// # }
+/// ```
+pub fn with_deadline<R>(deadline: std::time::Duration, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<std::time::Duration>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED_DEADLINE.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(SCOPED_DEADLINE.with(|d| d.replace(Some(deadline))));
+    f()
+}
+
+/// The deadline [`with_deadline`] set for calls on this thread, if any.
+pub fn scoped_deadline() -> Option<std::time::Duration> {
+    SCOPED_DEADLINE.with(|d| d.get())
+}
+
 /// The fidius wire's bincode configuration (bincode 1 legacy defaults).
 pub(crate) fn wire_options() -> impl bincode::Options {
     use bincode::Options;
@@ -115,6 +172,16 @@ pub trait PluginExecutor: Send + Sync {
 
     /// The limits that apply to each call (`None`: this backend has none).
     fn limits(&self) -> Option<CallLimits> {
+        None
+    }
+
+    /// A handle that cancels the call in flight, if this backend can stop one.
+    fn cancel_handle(&self) -> Option<CancelHandle> {
+        None
+    }
+
+    /// The process id of the child running the plugin (process tier only).
+    fn process_id(&self) -> Option<u32> {
         None
     }
 

@@ -1,0 +1,577 @@
+//! One runner child on the host side: spawning it (descriptors, limits,
+//! parent-death signal), its channel with deadlines and cancellation, its
+//! pidfd, its output, and reaping it so no zombie is left.
+
+use super::frame::{self, CHANNEL_FD, LIBRARY_FD, RUNNER_ENV, SELF_RUNNER_ENV};
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Why a channel operation stopped before it completed.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The deadline passed.
+    Timeout,
+    /// The cancellation descriptor became readable.
+    Cancelled,
+    /// The child closed its end (it exited or crashed).
+    Closed,
+    /// The child sent something that is not a frame of the protocol.
+    Protocol(String),
+    /// The channel failed otherwise.
+    Io(io::Error),
+}
+
+/// The host's end of a child's channel (non-blocking; every wait honours a
+/// deadline and a cancellation descriptor).
+pub(crate) struct Channel {
+    sock: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Channel {
+    fn wait(
+        &self,
+        events: libc::c_short,
+        deadline: Option<Instant>,
+        cancel: Option<RawFd>,
+    ) -> Result<(), Stop> {
+        loop {
+            let timeout_ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(Stop::Timeout);
+                    }
+                    let left = d - now;
+                    // Round up so a wait never ends just before the deadline.
+                    let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
+                    ms.min(i32::MAX as u128) as i32
+                }
+            };
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.sock.as_raw_fd(),
+                    events,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: cancel.unwrap_or(-1),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: `fds` is a valid array of two pollfd structs (a negative
+            // fd is ignored by poll).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Stop::Io(e));
+            }
+            if fds[1].revents & libc::POLLIN != 0 {
+                return Err(Stop::Cancelled);
+            }
+            if fds[0].revents != 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes a whole frame.
+    pub(crate) fn send(
+        &mut self,
+        frame: &[u8],
+        deadline: Option<Instant>,
+        cancel: Option<RawFd>,
+    ) -> Result<(), Stop> {
+        let mut off = 0;
+        while off < frame.len() {
+            match (&self.sock).write(&frame[off..]) {
+                Ok(0) => return Err(Stop::Closed),
+                Ok(n) => off += n,
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => self.wait(libc::POLLOUT, deadline, cancel)?,
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                        return Err(Stop::Closed)
+                    }
+                    _ => return Err(Stop::Io(e)),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn fill(
+        sock: &UnixStream,
+        this: &Self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+        cancel: Option<RawFd>,
+        frame_started: bool,
+    ) -> Result<(), Stop> {
+        let mut off = 0;
+        while off < buf.len() {
+            match (&*sock).read(&mut buf[off..]) {
+                Ok(0) if off == 0 && !frame_started => return Err(Stop::Closed),
+                Ok(0) => {
+                    return Err(Stop::Protocol(format!(
+                        "the channel closed in the middle of a frame ({off} of {} bytes)",
+                        buf.len()
+                    )))
+                }
+                Ok(n) => off += n,
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => this.wait(libc::POLLIN, deadline, cancel)?,
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::ConnectionReset => return Err(Stop::Closed),
+                    _ => return Err(Stop::Io(e)),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one frame and returns its payload (borrowed until the next receive).
+    pub(crate) fn recv(
+        &mut self,
+        deadline: Option<Instant>,
+        cancel: Option<RawFd>,
+    ) -> Result<&[u8], Stop> {
+        let mut header = [0u8; 4];
+        Self::fill(&self.sock, self, &mut header, deadline, cancel, false)?;
+        let len = frame::frame_len(header).map_err(Stop::Protocol)?;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.resize(len, 0);
+        let filled = Self::fill(&self.sock, self, &mut buf, deadline, cancel, true);
+        self.buf = buf;
+        filled?;
+        // Do not keep a huge buffer alive for the life of the child.
+        if self.buf.capacity() > 4 << 20 && len < 1 << 20 {
+            self.buf.shrink_to(1 << 20);
+        }
+        Ok(&self.buf[..len])
+    }
+}
+
+/// The last bytes a child wrote to stderr (and how much it wrote in all).
+#[derive(Default)]
+pub(crate) struct OutputTail {
+    state: Mutex<TailState>,
+    closed: Condvar,
+}
+
+#[derive(Default)]
+struct TailState {
+    stderr: VecDeque<u8>,
+    bytes: u64,
+    done: bool,
+}
+
+/// Bytes of stderr kept for error messages.
+const TAIL_BYTES: usize = 8 << 10;
+
+impl OutputTail {
+    /// The kept stderr tail as text, once the child's output has ended (or
+    /// after `wait` at most).
+    pub(crate) fn text(&self, wait: Duration) -> String {
+        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .closed
+            .wait_timeout_while(guard, wait, |s| !s.done)
+            .unwrap_or_else(|p| p.into_inner());
+        let bytes: Vec<u8> = guard.stderr.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).trim().to_owned()
+    }
+
+    fn push(&self, data: &[u8]) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.bytes += data.len() as u64;
+        let data = &data[data.len().saturating_sub(TAIL_BYTES)..];
+        let excess = (s.stderr.len() + data.len()).saturating_sub(TAIL_BYTES);
+        s.stderr.drain(..excess);
+        s.stderr.extend(data);
+    }
+
+    fn finish(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).done = true;
+        self.closed.notify_all();
+    }
+}
+
+/// Reads a child's stdout and stderr until both end, so a plugin that
+/// floods them never blocks; stderr's tail is kept, everything is logged.
+fn drain(out: OwnedFd, err: OwnedFd, tail: Arc<OutputTail>, plugin: String) {
+    let mut open = [Some(out), Some(err)];
+    let mut chunk = vec![0u8; 64 << 10];
+    while open.iter().any(Option::is_some) {
+        let mut fds: Vec<libc::pollfd> = open
+            .iter()
+            .map(|f| libc::pollfd {
+                fd: f.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of pollfd structs of that length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        for (i, pfd) in fds.iter().enumerate() {
+            if pfd.revents == 0 {
+                continue;
+            }
+            let Some(fd) = open[i].as_ref() else { continue };
+            // SAFETY: reading into our own buffer from a descriptor we own.
+            let got = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            if got > 0 {
+                let data = &chunk[..got as usize];
+                if i == 1 {
+                    tail.push(data);
+                }
+                tracing::debug!(
+                    target: "fidius::process::output",
+                    plugin = %plugin,
+                    stream = if i == 0 { "stdout" } else { "stderr" },
+                    "{}",
+                    String::from_utf8_lossy(data).trim_end()
+                );
+            } else if got == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                open[i] = None;
+            }
+        }
+    }
+    tail.finish();
+}
+
+/// What to start.
+pub(crate) struct SpawnSpec<'a> {
+    pub program: &'a PathBuf,
+    /// Whether `program` is the host's own executable (runner mode by hook).
+    pub is_self: bool,
+    pub library: &'a OwnedFd,
+    pub env: &'a [(OsString, OsString)],
+    pub max_memory: Option<u64>,
+    pub cpu_time: Option<Duration>,
+    pub plugin: &'a str,
+}
+
+/// A running (or dead, not yet reaped) runner child.
+pub(crate) struct Child {
+    proc: Option<std::process::Child>,
+    pidfd: Option<OwnedFd>,
+    pub(crate) channel: Channel,
+    pub(crate) tail: Arc<OutputTail>,
+    pub(crate) pid: u32,
+    /// Whether the host sent the kill (so a SIGKILL is not the plugin's death).
+    pub(crate) killed: bool,
+}
+
+struct SpawnJob {
+    cmd: Command,
+    reply: mpsc::SyncSender<io::Result<std::process::Child>>,
+}
+
+/// Children are forked by one long-lived thread: the parent-death signal
+/// fires when the *thread* that forked exits, so forking from a caller's
+/// short-lived thread would kill the child with it.
+fn spawner() -> &'static Mutex<mpsc::Sender<SpawnJob>> {
+    static S: OnceLock<Mutex<mpsc::Sender<SpawnJob>>> = OnceLock::new();
+    S.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnJob>();
+        std::thread::Builder::new()
+            .name("fidius-spawner".into())
+            .spawn(move || {
+                for mut job in rx {
+                    let _ = job.reply.send(job.cmd.spawn());
+                }
+            })
+            .expect("spawn the fidius process spawner thread");
+        Mutex::new(tx)
+    })
+}
+
+/// A close-on-exec duplicate of `fd` numbered 10 or more (so moving it to 3
+/// or 4 in the child never clobbers the other one).
+fn dup_high(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor returns a new one we own.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `n` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+fn rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: `lim` is a valid rlimit for the duration of the call.
+    if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs in the forked child before `exec`: only async-signal-safe calls.
+fn child_setup(
+    channel: RawFd,
+    library: RawFd,
+    parent: libc::pid_t,
+    max_memory: Option<u64>,
+    cpu_secs: Option<u64>,
+) -> io::Result<()> {
+    // SAFETY (all calls below): plain system calls on descriptors and values
+    // owned by this freshly forked child; dup2 clears close-on-exec on the target.
+    unsafe {
+        if libc::dup2(channel, CHANNEL_FD) < 0 || libc::dup2(library, LIBRARY_FD) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Everything else the host had open closes at exec, even descriptors
+        // some library opened without close-on-exec (Linux 5.11+; older
+        // kernels keep the default close-on-exec behaviour of Rust's own fds).
+        libc::syscall(
+            libc::SYS_close_range,
+            (LIBRARY_FD + 1) as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        );
+        // Its own process group, so anything the plugin starts dies with it.
+        if libc::setpgid(0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        // The host may have died before the signal was armed.
+        if libc::getppid() != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    rlimit(libc::RLIMIT_CORE, 0, 0)?;
+    if let Some(bytes) = max_memory {
+        rlimit(libc::RLIMIT_AS, bytes, bytes)?;
+    }
+    if let Some(secs) = cpu_secs {
+        // SIGXCPU at the soft limit, SIGKILL one second later.
+        rlimit(libc::RLIMIT_CPU, secs, secs + 1)?;
+    }
+    Ok(())
+}
+
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a non-negative result is a new descriptor we own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+impl Child {
+    /// Starts a runner with the channel on fd 3 and the library on fd 4.
+    pub(crate) fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Child> {
+        let (host_end, child_end) = UnixStream::pair()?;
+        let child_fd = dup_high(child_end.as_raw_fd())?;
+        drop(child_end);
+        let lib_fd = dup_high(spec.library.as_raw_fd())?;
+        let mut cmd = Command::new(spec.program);
+        cmd.env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(RUNNER_ENV, CHANNEL_FD.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if spec.is_self {
+            cmd.env(SELF_RUNNER_ENV, "1");
+        }
+        let parent = std::process::id() as libc::pid_t;
+        let (cfd, lfd) = (child_fd.as_raw_fd(), lib_fd.as_raw_fd());
+        let mem = spec.max_memory;
+        let cpu = spec
+            .cpu_time
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        // SAFETY: `child_setup` makes only async-signal-safe calls (dup2,
+        // close_range, prctl, getppid, setrlimit), as required between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || child_setup(cfd, lfd, parent, mem, cpu));
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        spawner()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(SpawnJob { cmd, reply: tx })
+            .map_err(|_| io::Error::other("the fidius spawner thread is gone"))?;
+        let mut proc = rx
+            .recv()
+            .map_err(|_| io::Error::other("the fidius spawner thread is gone"))??;
+        drop((child_fd, lib_fd));
+        let pid = proc.id();
+        let pidfd = pidfd_open(pid);
+        host_end.set_nonblocking(true)?;
+        let tail = Arc::new(OutputTail::default());
+        let (out, err) = (proc.stdout.take(), proc.stderr.take());
+        if let (Some(out), Some(err)) = (out, err) {
+            let t = Arc::clone(&tail);
+            let plugin = spec.plugin.to_owned();
+            std::thread::Builder::new()
+                .name(format!("fidius-output-{pid}"))
+                .spawn(move || drain(out.into(), err.into(), t, plugin))?;
+        } else {
+            tail.finish();
+        }
+        Ok(Child {
+            proc: Some(proc),
+            pidfd,
+            channel: Channel {
+                sock: host_end,
+                buf: Vec::new(),
+            },
+            tail,
+            pid,
+            killed: false,
+        })
+    }
+
+    /// Kills what is left of the child's process group (processes the plugin
+    /// started). Only while the child is not reaped: its zombie keeps the
+    /// group id from being reused.
+    fn kill_group(&self) {
+        if self.proc.is_some() {
+            // SAFETY: kill(2) with a negative pid signals that process group.
+            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
+        }
+    }
+
+    /// Sends SIGKILL to the child (through the pidfd, so never to a reused
+    /// pid) and to its process group.
+    pub(crate) fn kill(&mut self) {
+        self.killed = true;
+        self.kill_group();
+        match &self.pidfd {
+            Some(fd) => {
+                // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        libc::SIGKILL,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    );
+                }
+            }
+            None => {
+                // Not yet reaped, so the pid is still this child's.
+                if let Some(p) = self.proc.as_mut() {
+                    let _ = p.kill();
+                }
+            }
+        }
+    }
+
+    /// Waits up to `grace` for the child to exit.
+    fn exited_within(&mut self, grace: Duration) -> bool {
+        let end = Instant::now() + grace;
+        if let Some(fd) = &self.pidfd {
+            loop {
+                let left = end.saturating_duration_since(Instant::now());
+                let mut pfd = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                let n = unsafe {
+                    libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32)
+                };
+                if n > 0 {
+                    return true;
+                }
+                if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    return false;
+                }
+            }
+        }
+        let Some(p) = self.proc.as_mut() else {
+            return true;
+        };
+        while Instant::now() < end {
+            if let Ok(Some(_)) = p.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    /// Ends the child: waits up to `grace` for it to exit on its own, kills
+    /// it otherwise, and reaps it. Returns its exit status when it was
+    /// reaped here (a child stuck in the kernel is reaped in the background).
+    pub(crate) fn finish(mut self, grace: Duration) -> Option<ExitStatus> {
+        // A runner exits when its channel closes.
+        let _ = self.channel.sock.shutdown(std::net::Shutdown::Both);
+        if !self.exited_within(grace) {
+            self.kill();
+            self.exited_within(Duration::from_millis(50));
+        }
+        self.kill_group();
+        let mut proc = self.proc.take()?;
+        match proc.try_wait() {
+            Ok(Some(status)) => Some(status),
+            _ => {
+                reap_later(proc);
+                None
+            }
+        }
+    }
+}
+
+fn reap_later(mut proc: std::process::Child) {
+    let spawned = std::thread::Builder::new()
+        .name("fidius-reaper".into())
+        .spawn(move || {
+            let _ = proc.wait();
+        });
+    if spawned.is_err() {
+        tracing::warn!("could not start a thread to reap a plugin process");
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.proc.is_none() {
+            return;
+        }
+        // Harmless if it already exited: its zombie still holds pid and group.
+        self.kill();
+        if let Some(mut proc) = self.proc.take() {
+            if !matches!(proc.try_wait(), Ok(Some(_))) {
+                reap_later(proc);
+            }
+        }
+    }
+}

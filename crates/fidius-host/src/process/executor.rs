@@ -1,0 +1,573 @@
+//! [`ProcessExecutor`]: the host side of one process-isolated plugin — the
+//! handshake, calls with deadlines and cancellation, and restarts.
+
+use super::child::{Child, SpawnSpec, Stop};
+use super::frame::{self, Summary, ToChild, ToHost, WireLoadError};
+use super::ProcessOptions;
+use crate::error::ProcessDeath;
+use crate::error::{CallError, LoadError};
+use crate::executor::{CallLimits, CancelHandle, OutputSink, PluginExecutor};
+use crate::info::{PluginInfo, PluginRuntimeKind};
+use fidius_core::{BufferStrategyKind, MethodKind};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a child that closed its channel may take to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// What a child is started from (kept for restarts).
+struct Spec {
+    program: PathBuf,
+    is_self: bool,
+    library: OwnedFd,
+    label: String,
+    plugin: String,
+    config: Option<Vec<u8>>,
+    opts: ProcessOptions,
+}
+
+struct State {
+    child: Option<Child>,
+    next_id: u64,
+    failures: u32,
+    last_failure: Option<Instant>,
+    frame: Vec<u8>,
+}
+
+/// An eventfd that wakes a call waiting on its child.
+struct Cancel(OwnedFd);
+
+impl Cancel {
+    fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd with valid flags returns a new descriptor.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is new and owned by nobody else.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+    fn fire(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a local buffer to our eventfd.
+        unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+    fn clear(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes into a local buffer (non-blocking).
+        unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
+}
+
+/// A cdylib plugin served by a runner child process. Calls are serialized
+/// (one in flight per child); a call past its deadline, a cancelled call, a
+/// crash or a protocol violation ends the child, and the next call starts
+/// a fresh one (configured again with the same config).
+pub struct ProcessExecutor {
+    info: PluginInfo,
+    summary: Summary,
+    kinds: Vec<Option<MethodKind>>,
+    spec: Spec,
+    state: Mutex<State>,
+    limits: Mutex<CallLimits>,
+    cancel: Arc<Cancel>,
+}
+
+impl std::fmt::Debug for ProcessExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessExecutor")
+            .field("info", &self.info)
+            .field("runner", &self.spec.program)
+            .finish()
+    }
+}
+
+/// Why starting a child failed (before a handle exists, or on a restart).
+pub(crate) enum StartError {
+    /// The library has no plugin of that name.
+    NotFound,
+    /// Anything else, as a load error.
+    Load(LoadError),
+}
+
+fn start_error(msg: String) -> StartError {
+    StartError::Load(LoadError::ProcessStart(msg))
+}
+
+fn death_of(child: Child, stderr_wait: Duration) -> (ProcessDeath, String) {
+    let tail = Arc::clone(&child.tail);
+    let status = child.finish(EXIT_GRACE);
+    let stderr = tail.text(stderr_wait);
+    let death = match status {
+        None => ProcessDeath::Unknown,
+        Some(s) if stderr.contains("has overflowed its stack") => {
+            let _ = s;
+            ProcessDeath::StackOverflow
+        }
+        Some(s) => match (s.signal(), s.code()) {
+            (Some(signal), _) => ProcessDeath::Signal {
+                signal,
+                name: super::signal_name(signal),
+            },
+            (None, Some(code)) => ProcessDeath::Exited { code },
+            _ => ProcessDeath::Unknown,
+        },
+    };
+    (death, stderr)
+}
+
+/// Starts a child for `spec` and completes the handshake.
+fn start(spec: &Spec) -> Result<(Child, Summary), StartError> {
+    let mut child = Child::spawn(&SpawnSpec {
+        program: &spec.program,
+        is_self: spec.is_self,
+        library: &spec.library,
+        env: &spec.opts.env,
+        max_memory: spec.opts.max_memory,
+        cpu_time: spec.opts.cpu_time,
+        plugin: &spec.plugin,
+    })
+    .map_err(|e| {
+        start_error(format!(
+            "could not start the runner {}: {e}",
+            spec.program.display()
+        ))
+    })?;
+    let mut buf = Vec::new();
+    frame::encode(
+        &ToChild::Hello {
+            magic: frame::MAGIC,
+            protocol: frame::PROTOCOL,
+            label: spec.label.clone(),
+            plugin: spec.plugin.clone(),
+            config: spec.config.clone(),
+        },
+        &mut buf,
+    )
+    .map_err(start_error)?;
+    let deadline = Some(Instant::now() + spec.opts.handshake_timeout);
+    let fail = |child: Child, what: String| -> StartError {
+        let (death, stderr) = death_of(child, Duration::from_millis(200));
+        let stderr = if stderr.is_empty() {
+            String::new()
+        } else {
+            format!("; its stderr ended with: {stderr}")
+        };
+        start_error(format!(
+            "the runner {} {what} ({death}){stderr}",
+            spec.program.display()
+        ))
+    };
+    // A runner that closed its end early may still have said something: read it.
+    let got = match child.channel.send(&buf, deadline, None) {
+        Ok(()) | Err(Stop::Closed) => child.channel.recv(deadline, None).map(<[u8]>::to_vec),
+        Err(stop) => Err(stop),
+    };
+    let payload = match got {
+        Ok(p) => p,
+        Err(Stop::Timeout) => {
+            let what = format!(
+                "did not answer the handshake within {:?}",
+                spec.opts.handshake_timeout
+            );
+            child.kill();
+            return Err(fail(child, what));
+        }
+        Err(Stop::Closed) => return Err(fail(child, "exited before the handshake".into())),
+        Err(Stop::Protocol(m)) => {
+            child.kill();
+            return Err(fail(child, format!("broke the handshake: {m}")));
+        }
+        Err(Stop::Io(e)) => {
+            child.kill();
+            return Err(fail(child, format!("handshake failed: {e}")));
+        }
+        Err(Stop::Cancelled) => unreachable!("the handshake has no cancellation descriptor"),
+    };
+    match frame::decode::<ToHost<'_>>(&payload) {
+        Ok(ToHost::Ready {
+            magic,
+            protocol,
+            summary,
+        }) if magic == frame::MAGIC && protocol == frame::PROTOCOL => Ok((child, *summary)),
+        Ok(ToHost::LoadFailed(e)) => {
+            let _ = child.finish(EXIT_GRACE);
+            Err(match e {
+                WireLoadError::NotFound { .. } => StartError::NotFound,
+                WireLoadError::ConstructFailed { reason } => {
+                    StartError::Load(LoadError::ConstructFailed {
+                        plugin: spec.plugin.clone(),
+                        reason,
+                    })
+                }
+                WireLoadError::Protocol { message } | WireLoadError::Other { message } => {
+                    start_error(format!(
+                        "the runner could not load {}: {message}",
+                        spec.label
+                    ))
+                }
+            })
+        }
+        Ok(_) => {
+            child.kill();
+            Err(fail(
+                child,
+                "answered the handshake with another message".into(),
+            ))
+        }
+        Err(e) => {
+            child.kill();
+            Err(fail(
+                child,
+                format!("answered the handshake with garbage: {e}"),
+            ))
+        }
+    }
+}
+
+impl ProcessExecutor {
+    /// Starts the plugin `plugin` of a library whose exact (already
+    /// verified) bytes are `library`, in a child process.
+    pub(crate) fn start(
+        label: String,
+        library: &[u8],
+        plugin: &str,
+        config: Option<Vec<u8>>,
+        opts: ProcessOptions,
+    ) -> Result<Self, StartError> {
+        let (program, is_self) = super::resolve_runner(&opts).map_err(start_error)?;
+        let name = std::path::Path::new(&label)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let library = crate::mapping::sealed_memfd(&name, library)
+            .map_err(|e| StartError::Load(LoadError::Io(e)))?;
+        let spec = Spec {
+            program,
+            is_self,
+            library,
+            label,
+            plugin: plugin.to_owned(),
+            config,
+            opts,
+        };
+        let (child, summary) = start(&spec)?;
+        let buffer_strategy = BufferStrategyKind::from_u8(summary.buffer_strategy)
+            .map_err(|v| StartError::Load(LoadError::UnknownBufferStrategy { value: v }))?;
+        let info = PluginInfo {
+            name: summary.name.clone(),
+            interface_name: summary.interface_name.clone(),
+            interface_hash: summary.interface_hash,
+            interface_version: summary.interface_version,
+            capabilities: summary.capabilities,
+            buffer_strategy,
+            runtime: PluginRuntimeKind::Cdylib,
+        };
+        let kinds = summary
+            .kinds
+            .iter()
+            .map(|k| k.as_deref().and_then(MethodKind::parse))
+            .collect();
+        let limits = CallLimits {
+            deadline: spec.opts.deadline,
+            ..CallLimits::default()
+        };
+        Ok(Self {
+            info,
+            summary,
+            kinds,
+            spec,
+            state: Mutex::new(State {
+                child: Some(child),
+                next_id: 1,
+                failures: 0,
+                last_failure: None,
+                frame: Vec::new(),
+            }),
+            limits: Mutex::new(limits),
+            cancel: Arc::new(Cancel::new().map_err(|e| StartError::Load(LoadError::Io(e)))?),
+        })
+    }
+
+    /// The process id of the current child, if one is running.
+    pub fn child_pid(&self) -> Option<u32> {
+        self.lock().child.as_ref().map(|c| c.pid)
+    }
+
+    /// The options this plugin runs under.
+    pub fn options(&self) -> &ProcessOptions {
+        &self.spec.opts
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check(&self, index: usize, attempted: MethodKind) -> Result<(), CallError> {
+        if index >= self.summary.method_count as usize {
+            return Err(CallError::InvalidMethodIndex {
+                index,
+                count: self.summary.method_count,
+            });
+        }
+        if let Some(declared) = self.kinds.get(index).copied().flatten() {
+            if declared != attempted {
+                return Err(CallError::CallKindMismatch {
+                    index,
+                    declared,
+                    attempted,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&self, st: &mut State) {
+        st.failures = st.failures.saturating_add(1);
+        st.last_failure = Some(Instant::now());
+    }
+
+    /// The running child, starting one (after the backoff) if there is none.
+    fn ensure_child<'s>(&self, st: &'s mut State) -> Result<&'s mut Child, CallError> {
+        if st.child.is_none() {
+            let policy = self.spec.opts.restart;
+            if st.failures >= policy.max_failures {
+                return Err(CallError::RestartLimitReached {
+                    failures: st.failures,
+                });
+            }
+            if let Some(at) = st.last_failure {
+                let ready = at + policy.backoff(st.failures);
+                let now = Instant::now();
+                if ready > now {
+                    std::thread::sleep(ready - now);
+                }
+            }
+            match start(&self.spec) {
+                Ok((child, summary)) if summary.interface_hash == self.summary.interface_hash => {
+                    st.child = Some(child);
+                }
+                Ok((child, _)) => {
+                    drop(child);
+                    self.fail(st);
+                    return Err(CallError::ProcessStart(
+                        "the restarted plugin reports another interface".into(),
+                    ));
+                }
+                Err(e) => {
+                    self.fail(st);
+                    let msg = match e {
+                        StartError::NotFound => "the plugin is no longer in its library".into(),
+                        StartError::Load(e) => e.to_string(),
+                    };
+                    return Err(CallError::ProcessStart(msg));
+                }
+            }
+        }
+        Ok(st.child.as_mut().expect("a child was just ensured"))
+    }
+
+    /// Ends the current child after a failed call and says why.
+    fn end_child(&self, st: &mut State, stop: Stop, deadline: Option<Duration>) -> CallError {
+        let mut child = st.child.take().expect("a call has a child");
+        // Cancelling is the caller's decision, not the plugin's failure.
+        if !matches!(stop, Stop::Cancelled) {
+            self.fail(st);
+        }
+        match stop {
+            Stop::Timeout => {
+                child.kill();
+                drop(child);
+                CallError::Timeout {
+                    deadline: deadline.unwrap_or_default(),
+                }
+            }
+            Stop::Cancelled => {
+                child.kill();
+                drop(child);
+                CallError::Cancelled
+            }
+            Stop::Closed => self.died(child),
+            Stop::Protocol(m) => {
+                child.kill();
+                let _ = child.finish(EXIT_GRACE);
+                CallError::ProcessProtocol(m)
+            }
+            Stop::Io(e) => {
+                child.kill();
+                drop(child);
+                CallError::ProcessProtocol(format!("the channel failed: {e}"))
+            }
+        }
+    }
+
+    /// Classifies the death of a child that closed its channel mid-call.
+    fn died(&self, child: Child) -> CallError {
+        let (death, stderr) = death_of(child, Duration::from_millis(100));
+        let opts = &self.spec.opts;
+        if let (Some(limit), ProcessDeath::Signal { signal, .. }) = (opts.cpu_time, &death) {
+            if *signal == libc::SIGXCPU || *signal == libc::SIGKILL {
+                return CallError::CpuTimeExceeded { limit };
+            }
+        }
+        if let Some(limit) = opts.max_memory {
+            if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
+                return CallError::MemoryLimitExceeded { limit };
+            }
+        }
+        CallError::ProcessDied { death, stderr }
+    }
+
+    /// One call: send, wait (deadline, cancellation), receive.
+    fn call(
+        &self,
+        method: usize,
+        kind: MethodKind,
+        input: &[u8],
+        output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        self.check(method, kind)?;
+        let deadline =
+            crate::executor::scoped_deadline().or(self.limits().and_then(|l| l.deadline));
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.ensure_child(st)?;
+        self.cancel.clear();
+        let id = st.next_id;
+        st.next_id += 1;
+        let method_u32 = u32::try_from(method).map_err(|_| CallError::InvalidMethodIndex {
+            index: method,
+            count: self.summary.method_count,
+        })?;
+        let mut frame_buf = std::mem::take(&mut st.frame);
+        frame::encode(
+            &ToChild::Call {
+                id,
+                method: method_u32,
+                raw: kind == MethodKind::Raw,
+                input,
+            },
+            &mut frame_buf,
+        )
+        .map_err(CallError::Serialization)?;
+        let until = deadline.map(|d| Instant::now() + d);
+        let cancel = Some(self.cancel.0.as_raw_fd());
+        let child = st.child.as_mut().expect("ensured above");
+        let sent = child.channel.send(&frame_buf, until, cancel);
+        if frame_buf.capacity() <= 1 << 20 {
+            st.frame = frame_buf;
+        }
+        if let Err(stop) = sent {
+            return Err(self.end_child(st, stop, deadline));
+        }
+        let child = st.child.as_mut().expect("ensured above");
+        let reply = match child.channel.recv(until, cancel) {
+            Ok(payload) => match frame::decode::<ToHost<'_>>(payload) {
+                Ok(ToHost::Reply { id: got, result }) if got == id => Ok(result
+                    .map_err(CallError::from)
+                    .and_then(output)),
+                Ok(ToHost::Reply { id: got, .. }) => Err(Stop::Protocol(format!(
+                    "the answer to call {got} arrived for call {id}"
+                ))),
+                Ok(_) => Err(Stop::Protocol(
+                    "an unexpected message arrived for a call".into(),
+                )),
+                Err(e) => Err(Stop::Protocol(format!("an undecodable answer: {e}"))),
+            },
+            Err(stop) => Err(stop),
+        };
+        match reply {
+            Ok(result) => {
+                st.failures = 0;
+                st.last_failure = None;
+                result
+            }
+            Err(stop) => Err(self.end_child(st, stop, deadline)),
+        }
+    }
+}
+
+impl PluginExecutor for ProcessExecutor {
+    fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    fn method_count(&self) -> u32 {
+        self.summary.method_count
+    }
+
+    fn call_raw(&self, method: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        let mut out = Vec::new();
+        self.call(method, MethodKind::Raw, input, &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn call_wire(
+        &self,
+        method: usize,
+        input: &[u8],
+        output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        self.call(method, MethodKind::Unary, input, output)
+    }
+
+    fn set_limits(&self, limits: CallLimits) -> Result<(), CallError> {
+        if limits.fuel.is_some() || limits.max_memory.is_some() {
+            return Err(CallError::Backend {
+                runtime: "process".into(),
+                message: "a process-isolated plugin takes only a deadline here; memory and CPU caps are ProcessOptions::max_memory and ::cpu_time (fuel is WASM-only)".into(),
+            });
+        }
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+        Ok(())
+    }
+
+    fn limits(&self) -> Option<CallLimits> {
+        Some(*self.limits.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn method_kind(&self, method: usize) -> Option<MethodKind> {
+        self.kinds.get(method).copied().flatten()
+    }
+
+    fn method_metadata(&self, method: u32) -> Vec<(&str, &str)> {
+        self.summary
+            .method_metadata
+            .get(method as usize)
+            .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+            .unwrap_or_default()
+    }
+
+    fn trait_metadata(&self) -> Vec<(&str, &str)> {
+        self.summary
+            .trait_metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    fn cancel_handle(&self) -> Option<CancelHandle> {
+        let cancel = Arc::clone(&self.cancel);
+        Some(CancelHandle::new(move || cancel.fire()))
+    }
+
+    fn process_id(&self) -> Option<u32> {
+        self.child_pid()
+    }
+}
+
+impl Drop for ProcessExecutor {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(child) = st.child.take() {
+            // Closing the channel asks the runner to destroy the instance and exit.
+            let _ = child.finish(Duration::from_millis(200));
+        }
+    }
+}

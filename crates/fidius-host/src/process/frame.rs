@@ -1,0 +1,237 @@
+//! The process tier's protocol, the one copy both sides use: the messages a
+//! host and its runner child exchange, each framed as a little-endian `u32`
+//! length followed by a bincode payload (fixed-width integers).
+
+use fidius_core::PluginError;
+use serde::{Deserialize, Serialize};
+
+/// First field of the handshake in both directions ("FIDP").
+pub(crate) const MAGIC: u32 = 0x4649_4450;
+/// Version of this protocol; both sides must speak the same one.
+pub(crate) const PROTOCOL: u32 = 1;
+/// Largest frame either side accepts: a longer length prefix is garbage.
+pub const MAX_FRAME: usize = 1 << 30;
+/// The channel's descriptor number in the child.
+pub(crate) const CHANNEL_FD: i32 = 3;
+/// The library's (sealed memfd) descriptor number in the child.
+pub(crate) const LIBRARY_FD: i32 = 4;
+/// Set (to the channel's descriptor number) in a child's environment: the
+/// process is a runner.
+pub(crate) const RUNNER_ENV: &str = "FIDIUS_RUNNER_CHANNEL";
+/// Also set when the host re-executes its own program as the runner.
+pub(crate) const SELF_RUNNER_ENV: &str = "FIDIUS_RUNNER_SELF";
+
+/// Host → child.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToChild<'a> {
+    /// First message: which plugin of the library on [`LIBRARY_FD`] to serve.
+    Hello {
+        magic: u32,
+        protocol: u32,
+        /// The library's path on the host (for messages only).
+        label: String,
+        plugin: String,
+        /// Bincode-encoded config of a configured plugin.
+        config: Option<Vec<u8>>,
+    },
+    /// One call of slot `method` (raw or bincode-typed).
+    Call {
+        id: u64,
+        method: u32,
+        raw: bool,
+        #[serde(borrow)]
+        input: &'a [u8],
+    },
+}
+
+/// Child → host.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToHost<'a> {
+    /// The plugin is constructed and ready for calls.
+    Ready {
+        magic: u32,
+        protocol: u32,
+        summary: Box<Summary>,
+    },
+    /// The plugin could not be loaded; the child exits after sending this.
+    LoadFailed(WireLoadError),
+    /// The answer to call `id`.
+    Reply {
+        id: u64,
+        #[serde(borrow)]
+        result: Result<&'a [u8], WireCallError>,
+    },
+}
+
+/// What the host learns about the plugin in the handshake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Summary {
+    pub name: String,
+    pub interface_name: String,
+    pub interface_hash: u64,
+    pub interface_version: u32,
+    pub capabilities: u64,
+    pub buffer_strategy: u8,
+    pub method_count: u32,
+    /// `MethodKind::as_str` of each method that recorded one.
+    pub kinds: Vec<Option<String>>,
+    pub method_metadata: Vec<Vec<(String, String)>>,
+    pub trait_metadata: Vec<(String, String)>,
+    /// The child's process id (for diagnostics and tests).
+    pub pid: u32,
+}
+
+/// Why the child could not serve the plugin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum WireLoadError {
+    /// The library has no plugin of that name; these are the ones it has.
+    NotFound { available: Vec<String> },
+    /// `construct` failed.
+    ConstructFailed { reason: String },
+    /// The host and the runner speak different protocols.
+    Protocol { message: String },
+    /// Anything else the loader refused (rendered).
+    Other { message: String },
+}
+
+/// A call's failure as it crosses the process boundary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum WireCallError {
+    Plugin(PluginError),
+    Panic(String),
+    Serialization(String),
+    Deserialization(String),
+    BufferTooSmall,
+    NotImplemented(u32),
+    UnknownStatus(i32),
+    Other(String),
+}
+
+impl From<crate::CallError> for WireCallError {
+    fn from(e: crate::CallError) -> Self {
+        use crate::CallError as E;
+        match e {
+            E::Plugin(p) => Self::Plugin(p),
+            E::Panic(m) => Self::Panic(m),
+            E::Serialization(m) => Self::Serialization(m),
+            E::Deserialization(m) => Self::Deserialization(m),
+            E::BufferTooSmall => Self::BufferTooSmall,
+            E::NotImplemented { bit } => Self::NotImplemented(bit),
+            E::UnknownStatus { code } => Self::UnknownStatus(code),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<WireCallError> for crate::CallError {
+    fn from(e: WireCallError) -> Self {
+        use crate::CallError as E;
+        match e {
+            WireCallError::Plugin(p) => E::Plugin(p),
+            WireCallError::Panic(m) => E::Panic(m),
+            WireCallError::Serialization(m) => E::Serialization(m),
+            WireCallError::Deserialization(m) => E::Deserialization(m),
+            WireCallError::BufferTooSmall => E::BufferTooSmall,
+            WireCallError::NotImplemented(bit) => E::NotImplemented { bit },
+            WireCallError::UnknownStatus(code) => E::UnknownStatus { code },
+            WireCallError::Other(message) => E::Backend {
+                runtime: "process".into(),
+                message,
+            },
+        }
+    }
+}
+
+fn options() -> impl bincode::Options {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(MAX_FRAME as u64)
+        .reject_trailing_bytes()
+}
+
+/// Encodes `msg` as one frame (length prefix included) into `buf`, replacing
+/// its contents.
+pub(crate) fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), String> {
+    use bincode::Options;
+    buf.clear();
+    buf.extend_from_slice(&[0; 4]);
+    options()
+        .serialize_into(&mut *buf, msg)
+        .map_err(|e| e.to_string())?;
+    let len = buf.len() - 4;
+    if len > MAX_FRAME {
+        return Err(format!(
+            "message of {len} bytes is larger than a frame may be ({MAX_FRAME})"
+        ));
+    }
+    buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
+}
+
+/// Decodes one frame's payload (without its length prefix).
+pub(crate) fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, String> {
+    use bincode::Options;
+    options().deserialize(payload).map_err(|e| e.to_string())
+}
+
+/// The payload length a frame header announces, checked against [`MAX_FRAME`].
+pub(crate) fn frame_len(header: [u8; 4]) -> Result<usize, String> {
+    let len = u32::from_le_bytes(header) as usize;
+    if len > MAX_FRAME {
+        return Err(format!(
+            "frame of {len} bytes announced (at most {MAX_FRAME} are accepted)"
+        ));
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_round_trips_and_borrows_its_input() {
+        let mut buf = Vec::new();
+        let input = [1u8, 2, 3];
+        encode(
+            &ToChild::Call {
+                id: 7,
+                method: 2,
+                raw: false,
+                input: &input,
+            },
+            &mut buf,
+        )
+        .unwrap();
+        let len = frame_len(buf[..4].try_into().unwrap()).unwrap();
+        assert_eq!(len, buf.len() - 4);
+        match decode::<ToChild<'_>>(&buf[4..]).unwrap() {
+            ToChild::Call {
+                id,
+                method,
+                raw,
+                input,
+            } => assert_eq!((id, method, raw, input), (7, 2, false, &[1u8, 2, 3][..])),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_and_oversized_frames_are_errors() {
+        assert!(frame_len((MAX_FRAME as u32 + 1).to_le_bytes()).is_err());
+        assert!(decode::<ToHost<'_>>(&[0xff; 9]).is_err());
+        assert!(decode::<ToHost<'_>>(&[]).is_err());
+        let mut buf = Vec::new();
+        encode(
+            &ToHost::Reply {
+                id: 1,
+                result: Err(WireCallError::Panic("boom".into())),
+            },
+            &mut buf,
+        )
+        .unwrap();
+        // A truncated payload never decodes.
+        assert!(decode::<ToHost<'_>>(&buf[4..buf.len() - 1]).is_err());
+    }
+}

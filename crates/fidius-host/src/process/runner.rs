@@ -1,0 +1,244 @@
+//! The child side of the process tier: a runner loads one plugin from the
+//! sealed library on fd 4, then answers calls on the channel on fd 3.
+//!
+//! Two ways in: the small `fidius-runner` binary (its `main` calls
+//! [`runner_main`]), or any executable that links fidius-host, re-executed by
+//! the host with [`RUNNER_ENV`] set — an `.init_array` hook enters the
+//! runner before `main`, so a host needs no separate binary.
+
+use super::frame::{
+    self, Summary, ToChild, ToHost, WireLoadError, CHANNEL_FD, LIBRARY_FD, RUNNER_ENV,
+    SELF_RUNNER_ENV,
+};
+use crate::executor::{CdylibExecutor, PluginExecutor};
+use fidius_core::MethodKind;
+use std::io::{self, Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// Serves one plugin to the host that started this process, then exits.
+///
+/// Call it first thing in `main` of a dedicated runner binary; it never
+/// returns. The process must have been started by a fidius host (the channel
+/// on fd 3, the library on fd 4); otherwise it exits with status 64.
+pub fn runner_main() -> ! {
+    if std::env::var_os(RUNNER_ENV).is_none() || !is_socket(CHANNEL_FD) {
+        eprintln!(
+            "fidius-runner serves plugins to a fidius host, which starts it; it is not run by hand"
+        );
+        std::process::exit(64);
+    }
+    let code = match serve() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("fidius runner: {e}");
+            70
+        }
+    };
+    std::process::exit(code)
+}
+
+fn is_socket(fd: i32) -> bool {
+    // SAFETY: fstat into a zeroed stat struct we own.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    }
+}
+
+/// Runs before `main` in every executable that links fidius-host: enters the
+/// runner when (and only when) a host re-executed this program as one. (The
+/// dedicated `fidius-runner` binary is started without [`SELF_RUNNER_ENV`],
+/// so its `main` runs with Rust's runtime fully set up, stack-overflow
+/// reporting included.)
+extern "C" fn enter_if_runner() {
+    if std::env::var_os(SELF_RUNNER_ENV).is_some()
+        && std::env::var_os(RUNNER_ENV).is_some()
+        && is_socket(CHANNEL_FD)
+    {
+        // A plugin library that itself links fidius-host must not enter again.
+        std::env::remove_var(SELF_RUNNER_ENV);
+        runner_main();
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static ENTER_IF_RUNNER: extern "C" fn() = enter_if_runner;
+
+struct Conn {
+    sock: UnixStream,
+    out: Vec<u8>,
+}
+
+impl Conn {
+    fn send(&mut self, msg: &ToHost<'_>) -> io::Result<()> {
+        frame::encode(msg, &mut self.out).map_err(io::Error::other)?;
+        self.sock.write_all(&self.out)
+    }
+
+    /// One frame's payload, or `None` when the host closed the channel.
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
+        let mut header = [0u8; 4];
+        match self.sock.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let len = frame::frame_len(header).map_err(io::Error::other)?;
+        buf.clear();
+        buf.resize(len, 0);
+        self.sock.read_exact(buf)?;
+        Ok(Some(()))
+    }
+}
+
+fn set_cloexec(fd: i32) {
+    // SAFETY: F_SETFD on a descriptor this process owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+fn serve() -> io::Result<()> {
+    // Processes the plugin starts must not inherit the channel or the library.
+    set_cloexec(CHANNEL_FD);
+    set_cloexec(LIBRARY_FD);
+    // SAFETY: fd 3 is the channel socket the host passed (checked by
+    // runner_main); nothing else in this process owns it.
+    let sock = unsafe { UnixStream::from_raw_fd(CHANNEL_FD) };
+    let mut conn = Conn {
+        sock,
+        out: Vec::new(),
+    };
+    let mut inbuf = Vec::new();
+    if conn.recv(&mut inbuf)?.is_none() {
+        return Ok(());
+    }
+    let exec = match frame::decode::<ToChild<'_>>(&inbuf) {
+        Ok(ToChild::Hello {
+            magic,
+            protocol,
+            label,
+            plugin,
+            config,
+        }) if magic == frame::MAGIC && protocol == frame::PROTOCOL => {
+            match load(&label, &plugin, config.as_deref()) {
+                Ok(exec) => exec,
+                Err(e) => {
+                    conn.send(&ToHost::LoadFailed(e))?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(ToChild::Hello { protocol, .. }) => {
+            conn.send(&ToHost::LoadFailed(WireLoadError::Protocol {
+                message: format!(
+                    "the host speaks process protocol {protocol}, this runner speaks {}",
+                    frame::PROTOCOL
+                ),
+            }))?;
+            return Ok(());
+        }
+        Ok(_) | Err(_) => return Err(io::Error::other("the first message was not a hello")),
+    };
+    conn.send(&ToHost::Ready {
+        magic: frame::MAGIC,
+        protocol: frame::PROTOCOL,
+        summary: Box::new(summary(&exec)),
+    })?;
+    let mut result = Vec::new();
+    while conn.recv(&mut inbuf)?.is_some() {
+        let msg = frame::decode::<ToChild<'_>>(&inbuf).map_err(io::Error::other)?;
+        let ToChild::Call {
+            id,
+            method,
+            raw,
+            input,
+        } = msg
+        else {
+            return Err(io::Error::other("a second hello"));
+        };
+        result.clear();
+        let outcome = if raw {
+            exec.call_raw(method as usize, input)
+                .map(|out| result = out)
+        } else {
+            exec.call_wire(method as usize, input, &mut |bytes| {
+                result.extend_from_slice(bytes);
+                Ok(())
+            })
+        };
+        let reply = ToHost::Reply {
+            id,
+            result: outcome.map(|()| result.as_slice()).map_err(Into::into),
+        };
+        conn.send(&reply)?;
+        if result.capacity() > 4 << 20 {
+            result = Vec::new();
+        }
+    }
+    // The host is gone or done: destroy the instance and exit.
+    drop(exec);
+    Ok(())
+}
+
+fn load(label: &str, plugin: &str, config: Option<&[u8]>) -> Result<CdylibExecutor, WireLoadError> {
+    let other = |e: crate::LoadError| WireLoadError::Other {
+        message: e.to_string(),
+    };
+    let mut bytes = Vec::new();
+    // SAFETY: fd 4 is the sealed library memfd the host passed; this File is
+    // its only owner.
+    let mut file = unsafe { std::fs::File::from_raw_fd(LIBRARY_FD) };
+    // The descriptor shares its offset with the host's copy: read from the start.
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| WireLoadError::Other {
+            message: format!("reading the library from the host: {e}"),
+        })?;
+    drop(file);
+    let lib = crate::loader::load_library_checked(Path::new(label), &bytes).map_err(other)?;
+    let available: Vec<String> = lib.plugins.iter().map(|p| p.info.name.clone()).collect();
+    let Some(found) = lib.plugins.into_iter().find(|p| p.info.name == plugin) else {
+        return Err(WireLoadError::NotFound { available });
+    };
+    let made = match config {
+        None => CdylibExecutor::try_from_loaded(found),
+        Some(c) => CdylibExecutor::try_from_loaded_with_config(found, c),
+    };
+    made.map_err(|e| match e {
+        crate::LoadError::ConstructFailed { reason, .. } => {
+            WireLoadError::ConstructFailed { reason }
+        }
+        e => other(e),
+    })
+}
+
+fn summary(exec: &CdylibExecutor) -> Summary {
+    let info = PluginExecutor::info(exec);
+    let n = PluginExecutor::method_count(exec);
+    let owned = |v: Vec<(&str, &str)>| -> Vec<(String, String)> {
+        v.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    Summary {
+        name: info.name.clone(),
+        interface_name: info.interface_name.clone(),
+        interface_hash: info.interface_hash,
+        interface_version: info.interface_version,
+        capabilities: info.capabilities,
+        buffer_strategy: info.buffer_strategy as u8,
+        method_count: n,
+        kinds: (0..n as usize)
+            .map(|i| {
+                PluginExecutor::method_kind(exec, i).map(|k: MethodKind| k.as_str().to_owned())
+            })
+            .collect(),
+        method_metadata: (0..n)
+            .map(|i| owned(PluginExecutor::method_metadata(exec, i)))
+            .collect(),
+        trait_metadata: owned(PluginExecutor::trait_metadata(exec)),
+        pid: std::process::id(),
+    }
+}

@@ -1,0 +1,466 @@
+//! The process tier end to end: real fixture plugins (tests/unruly-plugin)
+//! that hang, spin, crash, exit, overflow their stack, eat memory and flood
+//! their output, run in runner children behind the ordinary typed client.
+#![cfg(target_os = "linux")]
+
+use fidius_host::process::{Isolation, ProcessDeath, ProcessOptions, RestartPolicy};
+use fidius_host::{CallError, LoadError, PluginHost};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use unruly_plugin::*;
+
+/// The tests share the machine's two cores and count descriptors and
+/// children: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn fixture() -> PathBuf {
+    fidius_test::dylib_fixture(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/unruly-plugin"),
+    )
+    .build()
+    .into_path()
+}
+
+fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fidius_test::copy_into(&fixture(), dir.path());
+    dir
+}
+
+fn runner() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fidius-runner"))
+}
+
+fn host_with(dir: &Path, opts: ProcessOptions) -> PluginHost {
+    PluginHost::builder()
+        .search_path(dir)
+        .isolation(Isolation::Process)
+        .process_options(opts.runner(runner()))
+        .build()
+        .unwrap()
+}
+
+fn wild(host: &PluginHost) -> UnrulyClient {
+    UnrulyClient::load(host, "Wild").unwrap()
+}
+
+/// Whether process `pid` is gone (exited and reaped: no zombie left).
+fn gone(pid: u32) -> bool {
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[test]
+fn a_client_calls_an_isolated_plugin_in_another_process() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(dir.path(), ProcessOptions::default());
+    let c = wild(&host);
+    assert_eq!(c.add(&40, &2).unwrap(), 42);
+    let big: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+    assert_eq!(c.echo(&big).unwrap(), big);
+    let pid = c.pid().unwrap();
+    assert_ne!(pid, std::process::id());
+    assert_eq!(c.handle().process_id(), Some(pid));
+    assert_eq!(c.handle().info().name, "Wild");
+    assert_eq!(
+        c.handle().info().interface_hash,
+        UnrulyClient::INTERFACE_HASH
+    );
+    assert_eq!(
+        c.handle().method_kind(0),
+        Some(fidius_core::MethodKind::Unary)
+    );
+    match c.fail("NOPE") {
+        Err(CallError::Plugin(e)) => assert_eq!(e.code, "NOPE"),
+        other => panic!("{other:?}"),
+    }
+    match c.panic() {
+        Err(CallError::Panic(m)) => assert!(m.contains("unruly plugin panicked"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Errors the plugin returns or panics it throws leave the child serving.
+    assert_eq!(c.pid().unwrap(), pid);
+    let handle = c.into_handle();
+    drop(handle);
+    assert!(gone(pid), "the child outlived its handle");
+}
+
+#[test]
+fn a_call_past_its_deadline_is_stopped_and_the_next_call_gets_a_fresh_child() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let deadline = Duration::from_millis(200);
+    let host = host_with(dir.path(), ProcessOptions::default().deadline(deadline));
+    let c = wild(&host);
+    let first = c.pid().unwrap();
+    let t = Instant::now();
+    match c.sleep_ms(&60_000) {
+        Err(CallError::Timeout { deadline: d }) => assert_eq!(d, deadline),
+        other => panic!("{other:?}"),
+    }
+    let took = t.elapsed();
+    // The bound is deadline + 50 ms (measured in benches/process.rs);
+    // this only proves the call did not wait for the plugin.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(gone(first), "the runaway child was not killed");
+    let second = c.pid().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(c.sleep_ms(&1).unwrap(), 1);
+    // A per-call deadline replaces the handle's.
+    let r = fidius_host::with_deadline(Duration::from_millis(50), || c.sleep_ms(&150));
+    assert!(
+        matches!(r, Err(CallError::Timeout { deadline }) if deadline == Duration::from_millis(50)),
+        "{r:?}"
+    );
+    // And per handle.
+    c.handle()
+        .set_limits(fidius_host::CallLimits {
+            deadline: Some(Duration::from_secs(10)),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(c.sleep_ms(&300).unwrap(), 300);
+    assert!(c
+        .handle()
+        .set_limits(fidius_host::CallLimits {
+            fuel: Some(1),
+            ..Default::default()
+        })
+        .is_err());
+}
+
+#[test]
+fn a_cancel_handle_stops_a_call_from_another_thread() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(dir.path(), ProcessOptions::default());
+    let c = wild(&host);
+    let pid = c.pid().unwrap();
+    let cancel = c
+        .handle()
+        .cancel_handle()
+        .expect("the process tier can cancel");
+    // Cancelling with no call in flight does nothing.
+    cancel.cancel();
+    assert_eq!(c.pid().unwrap(), pid);
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        cancel.cancel();
+    });
+    let r = c.sleep_ms(&60_000);
+    t.join().unwrap();
+    assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
+    assert!(gone(pid));
+    assert_eq!(c.add(&1, &2).unwrap(), 3);
+}
+
+fn died(r: Result<u64, CallError>) -> ProcessDeath {
+    match r {
+        Err(CallError::ProcessDied { death, .. }) => death,
+        other => panic!("expected a dead child, got {other:?}"),
+    }
+}
+
+#[test]
+fn crashes_are_typed_errors_and_the_host_keeps_serving() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(dir.path(), ProcessOptions::default());
+    let c = wild(&host);
+    assert_eq!(
+        died(c.segfault()),
+        ProcessDeath::Signal {
+            signal: libc_sig::SIGSEGV,
+            name: "SIGSEGV"
+        }
+    );
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    assert_eq!(
+        died(c.abort()),
+        ProcessDeath::Signal {
+            signal: libc_sig::SIGABRT,
+            name: "SIGABRT"
+        }
+    );
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    assert_eq!(died(c.exit(&3)), ProcessDeath::Exited { code: 3 });
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    // The dedicated runner installs Rust's stack-overflow handler, which names it.
+    match c.overflow(&0) {
+        Err(CallError::ProcessDied { death, stderr }) => {
+            assert_eq!(death, ProcessDeath::StackOverflow, "{stderr}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.add(&2, &2).unwrap(), 4);
+}
+
+/// Signal numbers of Linux (x86-64 and aarch64 agree on these).
+mod libc_sig {
+    pub const SIGABRT: i32 = 6;
+    pub const SIGSEGV: i32 = 11;
+}
+
+#[test]
+fn restarts_back_off_and_stop_at_the_limit() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let policy = RestartPolicy {
+        max_failures: 3,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(40),
+    };
+    assert_eq!(policy.backoff(1), Duration::ZERO);
+    assert_eq!(policy.backoff(2), Duration::from_millis(20));
+    assert_eq!(policy.backoff(3), Duration::from_millis(40));
+    assert_eq!(policy.backoff(30), Duration::from_millis(40));
+    let host = host_with(dir.path(), ProcessOptions::default().restart(policy));
+    let c = wild(&host);
+    // A success resets the count.
+    died(c.abort());
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    for _ in 0..3 {
+        died(c.abort());
+    }
+    match c.add(&1, &1) {
+        Err(CallError::RestartLimitReached { failures: 3 }) => {}
+        other => panic!("{other:?}"),
+    }
+    let msg = c.add(&1, &1).unwrap_err().to_string();
+    assert!(msg.contains("not restarted again"), "{msg}");
+    // A new load starts over.
+    assert_eq!(wild(&host).add(&1, &1).unwrap(), 2);
+}
+
+#[test]
+fn a_configured_plugin_is_configured_again_after_a_restart() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(dir.path(), ProcessOptions::default());
+    let c = CounterClient::load_configured(&host, "Tally", &TallyConfig { start: 10 }).unwrap();
+    assert_eq!(c.next().unwrap(), 10);
+    assert_eq!(c.next().unwrap(), 11);
+    assert!(matches!(c.crash(), Err(CallError::ProcessDied { .. })));
+    assert_eq!(c.next().unwrap(), 10);
+    // Explicit loads, with a config that does not decode.
+    let h = host
+        .load_isolated_configured("Tally", &TallyConfig { start: 7 })
+        .unwrap();
+    assert_eq!(h.call_method::<_, u64>(0, &()).unwrap(), 7);
+    match host.load_isolated_configured("Tally", &()) {
+        Err(LoadError::ConstructFailed { plugin, .. }) => assert_eq!(plugin, "Tally"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn memory_and_cpu_limits_are_typed_errors() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let limit = 256 << 20;
+    let host = host_with(dir.path(), ProcessOptions::default().max_memory(limit));
+    let c = wild(&host);
+    // The leak grows until the cap stops it.
+    assert_eq!(c.allocate_mb(&16).unwrap(), 16);
+    match c.allocate_mb(&1024) {
+        Err(CallError::MemoryLimitExceeded { limit: l }) => assert_eq!(l, limit),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.allocate_mb(&16).unwrap(),
+        16,
+        "a fresh child after the kill"
+    );
+
+    let host = host_with(
+        dir.path(),
+        ProcessOptions::default().cpu_time(Duration::from_secs(1)),
+    );
+    let c = wild(&host);
+    match c.spin() {
+        Err(CallError::CpuTimeExceeded { limit }) => assert_eq!(limit, Duration::from_secs(1)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.add(&1, &2).unwrap(), 3);
+}
+
+#[test]
+fn a_plugin_flooding_its_output_does_not_block_the_host() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(
+        dir.path(),
+        ProcessOptions::default().deadline(Duration::from_secs(60)),
+    );
+    let c = wild(&host);
+    assert_eq!(c.flood(&64).unwrap(), 64);
+    assert_eq!(c.add(&1, &2).unwrap(), 3);
+    // The tail of a dead child's stderr is in its error.
+    c.flood(&1).unwrap();
+    match c.abort() {
+        Err(CallError::ProcessDied { stderr, .. }) => {
+            assert!(stderr.len() <= 8 << 10);
+            assert!(
+                stderr.ends_with('x'),
+                "{}",
+                &stderr[stderr.len().saturating_sub(40)..]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_executable_linking_fidius_host_is_its_own_runner() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = PluginHost::builder()
+        .search_path(dir.path())
+        .isolate("Wild")
+        .process_options(ProcessOptions::default().runner(std::env::current_exe().unwrap()))
+        .build()
+        .unwrap();
+    assert!(host.isolation_for("Wild").is_some());
+    assert!(host.isolation_for("Tally").is_none());
+    let c = wild(&host);
+    assert_eq!(c.add(&20, &22).unwrap(), 42);
+    let pid = c.pid().unwrap();
+    assert_ne!(pid, std::process::id());
+    assert!(matches!(
+        died(c.segfault()),
+        ProcessDeath::Signal { .. } | ProcessDeath::StackOverflow
+    ));
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    // Tally is not isolated: it loads in process.
+    let t = CounterClient::load_configured(&host, "Tally", &TallyConfig { start: 1 }).unwrap();
+    assert_eq!(t.handle().process_id(), None);
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn start_error(dir: &Path, runner: PathBuf) -> String {
+    let host = PluginHost::builder()
+        .search_path(dir)
+        .process_options(
+            ProcessOptions::default()
+                .runner(runner)
+                .handshake_timeout(Duration::from_millis(300)),
+        )
+        .build()
+        .unwrap();
+    match host.load_isolated("Wild") {
+        Err(LoadError::ProcessStart(m)) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn broken_runners_are_typed_load_errors() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let bin = tempfile::tempdir().unwrap();
+    let before = open_fds();
+    let m = start_error(dir.path(), bin.path().join("no-such-runner"));
+    assert!(m.contains("missing"), "{m}");
+    let plain = bin.path().join("plain");
+    std::fs::write(&plain, "not a program").unwrap();
+    let m = start_error(dir.path(), plain);
+    assert!(m.contains("not an executable"), "{m}");
+    let m = start_error(dir.path(), script(bin.path(), "silent", "sleep 30"));
+    assert!(m.contains("did not answer the handshake"), "{m}");
+    let m = start_error(
+        dir.path(),
+        script(
+            bin.path(),
+            "garbage",
+            "printf '\\377\\377\\377\\377garbage' >&3; sleep 30",
+        ),
+    );
+    assert!(m.contains("broke the handshake"), "{m}");
+    let m = start_error(
+        dir.path(),
+        script(
+            bin.path(),
+            "truncated",
+            "printf '\\020\\001\\001\\001abc' >&3; timeout 0.1 cat <&3 >/dev/null",
+        ),
+    );
+    assert!(m.contains("middle of a frame"), "{m}");
+    let m = start_error(
+        dir.path(),
+        script(bin.path(), "dies", "echo 'runner is broken' >&2; exit 9"),
+    );
+    assert!(
+        m.contains("exited with status 9") && m.contains("runner is broken"),
+        "{m}"
+    );
+    // Every child was reaped and no descriptor was left behind.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(open_fds(), before);
+}
+
+#[test]
+fn load_cycles_leak_no_descriptors_and_leave_no_children() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(
+        dir.path(),
+        ProcessOptions::default().deadline(Duration::from_millis(100)),
+    );
+    // Warm up lazily created process-wide state (spawner thread, caches).
+    drop(wild(&host));
+    std::thread::sleep(Duration::from_millis(100));
+    let before = open_fds();
+    let mut pids = Vec::new();
+    for _ in 0..5 {
+        let c = wild(&host);
+        pids.push(c.pid().unwrap());
+        let _ = c.abort();
+        pids.push(c.pid().unwrap());
+        let _ = c.sleep_ms(&10_000);
+        pids.push(c.pid().unwrap());
+    }
+    for pid in pids {
+        assert!(gone(pid), "child {pid} is still there (or a zombie)");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(open_fds(), before);
+}
+
+#[test]
+fn the_search_skips_libraries_that_do_not_hold_the_plugin() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(dir.path(), ProcessOptions::default());
+    match host.load_isolated("NoSuchPlugin") {
+        Err(LoadError::PluginNotFound { name }) => assert_eq!(name, "NoSuchPlugin"),
+        other => panic!("{other:?}"),
+    }
+    // A client of another interface refuses the plugin.
+    match CounterClient::load(&host, "Wild") {
+        Err(LoadError::InterfaceHashMismatch { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,156 @@
+//! Fixture plugins for the process tier: each method misbehaves in one way a
+//! plugin can (hang, spin, segfault, abort, exit, overflow its stack, eat
+//! memory, flood stdout/stderr), next to well-behaved ones to call after.
+
+use fidius::{plugin_impl, PluginError};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Everything a plugin can do wrong, plus a few things it can do right.
+#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+pub trait Unruly: Send + Sync {
+    /// Adds.
+    fn add(&self, a: i64, b: i64) -> i64;
+    /// Returns its input.
+    fn echo(&self, data: Vec<u8>) -> Vec<u8>;
+    /// The process id of the process running the plugin.
+    fn pid(&self) -> u32;
+    /// Sleeps, then returns `ms`.
+    fn sleep_ms(&self, ms: u64) -> u64;
+    /// Burns CPU for ever.
+    fn spin(&self) -> u64;
+    /// Dereferences a null pointer.
+    fn segfault(&self) -> u64;
+    /// Calls `abort`.
+    fn abort(&self) -> u64;
+    /// Calls `exit(code)`.
+    fn exit(&self, code: i32) -> u64;
+    /// Recurses without end.
+    fn overflow(&self, depth: u64) -> u64;
+    /// Allocates and touches `mb` MiB, and keeps it (a leak).
+    fn allocate_mb(&self, mb: u64) -> u64;
+    /// Writes `mb` MiB to stdout and to stderr, then returns `mb`.
+    fn flood(&self, mb: u64) -> u64;
+    /// Fails with a plugin error of `code`.
+    fn fail(&self, code: String) -> Result<u64, PluginError>;
+    /// Panics (caught at the boundary).
+    fn panic(&self) -> u64;
+}
+
+/// Implements [`Unruly`].
+#[derive(Default)]
+pub struct Wild;
+
+static LEAKED: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64, pad: &mut [u8; 1024]) -> u64 {
+    pad[(depth % 1024) as usize] = depth as u8;
+    let mut next = [0u8; 1024];
+    let r = recurse(depth + 1, &mut next);
+    std::hint::black_box(r + u64::from(pad[0]) + u64::from(next[1]))
+}
+
+#[plugin_impl(Unruly)]
+impl Unruly for Wild {
+    fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+    fn echo(&self, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+    fn pid(&self) -> u32 {
+        std::process::id()
+    }
+    fn sleep_ms(&self, ms: u64) -> u64 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        ms
+    }
+    fn spin(&self) -> u64 {
+        let mut x = 0u64;
+        loop {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    }
+    fn segfault(&self) -> u64 {
+        let p: *const u64 = std::hint::black_box(std::ptr::null());
+        // SAFETY: none — this fixture crashes on purpose (a null read).
+        unsafe { std::ptr::read_volatile(p) }
+    }
+    fn abort(&self) -> u64 {
+        std::process::abort()
+    }
+    fn exit(&self, code: i32) -> u64 {
+        std::process::exit(code)
+    }
+    fn overflow(&self, depth: u64) -> u64 {
+        recurse(depth, &mut [0; 1024])
+    }
+    fn allocate_mb(&self, mb: u64) -> u64 {
+        let mut total = 0;
+        for _ in 0..mb {
+            let block = vec![1u8; 1 << 20];
+            total += block.len() as u64;
+            LEAKED.lock().unwrap().push(block);
+        }
+        total >> 20
+    }
+    fn flood(&self, mb: u64) -> u64 {
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..mb {
+            let _ = std::io::stdout().write_all(&chunk);
+            let _ = std::io::stderr().write_all(&chunk);
+        }
+        mb
+    }
+    fn fail(&self, code: String) -> Result<u64, PluginError> {
+        Err(PluginError::new(code, "failed on purpose"))
+    }
+    fn panic(&self) -> u64 {
+        panic!("the unruly plugin panicked")
+    }
+}
+
+/// Config of [`Tally`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TallyConfig {
+    /// First value `next` returns.
+    pub start: u64,
+}
+
+/// A configured interface whose state lives in the instance.
+#[fidius::plugin_interface(version = 1, buffer = PluginAllocated)]
+pub trait Counter: Send + Sync {
+    /// The next value.
+    fn next(&self) -> u64;
+    /// Aborts the process.
+    fn crash(&self) -> u64;
+}
+
+/// Counts up from its configured start.
+pub struct Tally {
+    next: AtomicU64,
+}
+
+impl Tally {
+    /// Builds from config.
+    pub fn configure(cfg: TallyConfig) -> Self {
+        Self {
+            next: AtomicU64::new(cfg.start),
+        }
+    }
+}
+
+#[plugin_impl(Counter, config = TallyConfig)]
+impl Counter for Tally {
+    fn next(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::SeqCst)
+    }
+    fn crash(&self) -> u64 {
+        std::process::abort()
+    }
+}
+
+fidius::fidius_plugin_registry!();
