@@ -300,6 +300,17 @@ fn demo() -> Result {
         .arg(&dir);
     let result = run("demo host (python)", cmd);
     let _ = std::fs::remove_dir_all(&dir);
+    result?;
+
+    println!("\n=== Part 5: plugins in a killable process (deadlines, crashes, restarts) ===");
+    let libs = build_cdylibs(&["unruly-plugin"])?;
+    let dir = std::env::temp_dir().join(format!("fidius-demo-proc-{}", std::process::id()));
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "-p", "demo-host", "--", "process"])
+        .arg(&dir)
+        .args(&libs);
+    let result = run("demo host (process tier)", cmd);
+    let _ = std::fs::remove_dir_all(&dir);
     println!("\ndemo finished in {:.1?}", t0.elapsed());
     result
 }

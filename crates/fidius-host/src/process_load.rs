@@ -84,6 +84,9 @@ impl PluginHost {
                     Ok(exec) => exec,
                     Err(crate::process::executor::StartError::NotFound) => continue,
                     Err(crate::process::executor::StartError::Load(e)) => return Err(e),
+                    Err(crate::process::executor::StartError::Mismatch(m)) => {
+                        return Err(LoadError::ProcessStart(m))
+                    }
                 };
             match check_info(crate::PluginExecutor::info(&exec), hash, buffer) {
                 Ok(()) => return Ok(PluginHandle::new(exec)),

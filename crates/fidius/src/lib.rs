@@ -67,5 +67,11 @@ pub use fidius_host::{
     PluginHost, PluginHostBuilder, PluginInfo, PluginRuntimeKind,
 };
 
+/// The process tier (Linux): plugins in a killable child process.
+#[cfg(all(feature = "host", target_os = "linux"))]
+pub use fidius_host::process;
+#[cfg(feature = "host")]
+pub use fidius_host::{with_deadline, CancelHandle, ProcessDeath};
+
 #[cfg(feature = "streaming")]
 pub use fidius_host::ChunkStream;

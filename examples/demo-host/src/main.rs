@@ -41,6 +41,8 @@ fn call_signed(dir: &str, key_file: &str) -> Result<(), Box<dyn std::error::Erro
     }
 }
 
+#[cfg(target_os = "linux")]
+mod process;
 mod python;
 mod wasm;
 
@@ -52,6 +54,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::path::Path::new(all.get(1).ok_or(usage)?),
             std::path::Path::new(all.get(2).ok_or(usage)?),
             std::path::Path::new(all.get(3).ok_or(usage)?),
+        );
+    }
+    #[cfg(target_os = "linux")]
+    if all.first().map(String::as_str) == Some("process") {
+        let usage = "usage: demo-host process <dir> <libunruly_plugin.so>";
+        return process::run(
+            std::path::Path::new(all.get(1).ok_or(usage)?),
+            std::path::Path::new(all.get(2).ok_or(usage)?),
         );
     }
     if all.first().map(String::as_str) == Some("python") {

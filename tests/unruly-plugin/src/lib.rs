@@ -153,4 +153,7 @@ impl Counter for Tally {
     }
 }
 
+// Only the cdylib exports the registry: hosts link this crate (feature
+// `host`) for its clients, next to other plugin crates.
+#[cfg(not(feature = "host"))]
 fidius::fidius_plugin_registry!();

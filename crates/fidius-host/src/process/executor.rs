@@ -89,6 +89,8 @@ impl std::fmt::Debug for ProcessExecutor {
 pub(crate) enum StartError {
     /// The library has no plugin of that name.
     NotFound,
+    /// The runner is from another fidius-host release.
+    Mismatch(String),
     /// Anything else, as a load error.
     Load(LoadError),
 }
@@ -141,6 +143,7 @@ fn start(spec: &Spec) -> Result<(Child, Summary), StartError> {
         &ToChild::Hello {
             magic: frame::MAGIC,
             protocol: frame::PROTOCOL,
+            build: frame::BUILD.to_owned(),
             label: spec.label.clone(),
             plugin: spec.plugin.clone(),
             config: spec.config.clone(),
@@ -203,12 +206,14 @@ fn start(spec: &Spec) -> Result<(Child, Summary), StartError> {
                         reason,
                     })
                 }
-                WireLoadError::Protocol { message } | WireLoadError::Other { message } => {
-                    start_error(format!(
-                        "the runner could not load {}: {message}",
-                        spec.label
-                    ))
-                }
+                WireLoadError::Protocol { message } => StartError::Mismatch(format!(
+                    "the runner {} cannot serve this host: {message}",
+                    spec.program.display()
+                )),
+                WireLoadError::Other { message } => start_error(format!(
+                    "the runner could not load {}: {message}",
+                    spec.label
+                )),
             })
         }
         Ok(_) => {
@@ -254,7 +259,24 @@ impl ProcessExecutor {
             config,
             opts,
         };
-        let (child, summary) = start(&spec)?;
+        let (child, summary) = match start(&spec) {
+            // A stale `fidius-runner` found next to the executable: this
+            // executable is a runner of exactly its own release.
+            Err(StartError::Mismatch(m)) if spec.opts.runner.is_none() && !spec.is_self => {
+                tracing::warn!("{m}; running the plugin with the current executable instead");
+                let mut spec = spec;
+                spec.program =
+                    std::env::current_exe().map_err(|e| StartError::Load(LoadError::Io(e)))?;
+                spec.is_self = true;
+                let started = start(&spec)?;
+                return Self::finish_start(spec, started);
+            }
+            other => other?,
+        };
+        Self::finish_start(spec, (child, summary))
+    }
+
+    fn finish_start(spec: Spec, (child, summary): (Child, Summary)) -> Result<Self, StartError> {
         let buffer_strategy = BufferStrategyKind::from_u8(summary.buffer_strategy)
             .map_err(|v| StartError::Load(LoadError::UnknownBufferStrategy { value: v }))?;
         let info = PluginInfo {
@@ -361,6 +383,7 @@ impl ProcessExecutor {
                     self.fail(st);
                     let msg = match e {
                         StartError::NotFound => "the plugin is no longer in its library".into(),
+                        StartError::Mismatch(m) => m,
                         StartError::Load(e) => e.to_string(),
                     };
                     return Err(CallError::ProcessStart(msg));
@@ -466,9 +489,9 @@ impl ProcessExecutor {
         let child = st.child.as_mut().expect("ensured above");
         let reply = match child.channel.recv(until, cancel) {
             Ok(payload) => match frame::decode::<ToHost<'_>>(payload) {
-                Ok(ToHost::Reply { id: got, result }) if got == id => Ok(result
-                    .map_err(CallError::from)
-                    .and_then(output)),
+                Ok(ToHost::Reply { id: got, result }) if got == id => {
+                    Ok(result.map_err(CallError::from).and_then(output))
+                }
                 Ok(ToHost::Reply { id: got, .. }) => Err(Stop::Protocol(format!(
                     "the answer to call {got} arrived for call {id}"
                 ))),
@@ -552,6 +575,36 @@ impl PluginExecutor for ProcessExecutor {
             .collect()
     }
 
+    fn call_server_stream(
+        &self,
+        method: usize,
+        _input: &[u8],
+    ) -> Result<crate::stream::RawStream, CallError> {
+        self.check(method, MethodKind::ServerStream)?;
+        Err(no_streams())
+    }
+
+    fn call_client_stream(
+        &self,
+        method: usize,
+        _stream: crate::stream::OwnedStreamHandle,
+        _input: &[u8],
+        _output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        self.check(method, MethodKind::ClientStream)?;
+        Err(no_streams())
+    }
+
+    fn call_bidi_stream(
+        &self,
+        method: usize,
+        _stream: crate::stream::OwnedStreamHandle,
+        _input: &[u8],
+    ) -> Result<crate::stream::RawStream, CallError> {
+        self.check(method, MethodKind::BidiStream)?;
+        Err(no_streams())
+    }
+
     fn cancel_handle(&self) -> Option<CancelHandle> {
         let cancel = Arc::clone(&self.cancel);
         Some(CancelHandle::new(move || cancel.fire()))
@@ -559,6 +612,13 @@ impl PluginExecutor for ProcessExecutor {
 
     fn process_id(&self) -> Option<u32> {
         self.child_pid()
+    }
+}
+
+fn no_streams() -> CallError {
+    CallError::Backend {
+        runtime: "process".into(),
+        message: "streams are not carried across the process boundary yet; load this plugin in process to stream".into(),
     }
 }
 

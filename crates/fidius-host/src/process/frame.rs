@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAGIC: u32 = 0x4649_4450;
 /// Version of this protocol; both sides must speak the same one.
 pub(crate) const PROTOCOL: u32 = 1;
+/// The fidius-host release both sides must come from.
+pub(crate) const BUILD: &str = env!("CARGO_PKG_VERSION");
 /// Largest frame either side accepts: a longer length prefix is garbage.
 pub const MAX_FRAME: usize = 1 << 30;
 /// The channel's descriptor number in the child.
@@ -28,6 +30,8 @@ pub(crate) enum ToChild<'a> {
     Hello {
         magic: u32,
         protocol: u32,
+        /// [`BUILD`] of the host.
+        build: String,
         /// The library's path on the host (for messages only).
         label: String,
         plugin: String,

@@ -118,10 +118,11 @@ fn serve() -> io::Result<()> {
         Ok(ToChild::Hello {
             magic,
             protocol,
+            build,
             label,
             plugin,
             config,
-        }) if magic == frame::MAGIC && protocol == frame::PROTOCOL => {
+        }) if magic == frame::MAGIC && protocol == frame::PROTOCOL && build == frame::BUILD => {
             match load(&label, &plugin, config.as_deref()) {
                 Ok(exec) => exec,
                 Err(e) => {
@@ -130,10 +131,13 @@ fn serve() -> io::Result<()> {
                 }
             }
         }
-        Ok(ToChild::Hello { protocol, .. }) => {
+        Ok(ToChild::Hello {
+            protocol, build, ..
+        }) => {
             conn.send(&ToHost::LoadFailed(WireLoadError::Protocol {
                 message: format!(
-                    "the host speaks process protocol {protocol}, this runner speaks {}",
+                    "the host is fidius-host {build} (process protocol {protocol}), this runner is fidius-host {} (protocol {})",
+                    frame::BUILD,
                     frame::PROTOCOL
                 ),
             }))?;

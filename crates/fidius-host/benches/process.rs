@@ -1,0 +1,181 @@
+//! The process tier against its baselines, in one run: a raw Unix-socket
+//! ping-pong with another process (`cat` echoing 16 bytes) and the same
+//! calls in process. Also bulk bytes, the overshoot of a deadline and the
+//! time from a crash to the next successful call. See docs/performance.md.
+#![cfg(target_os = "linux")]
+
+use divan::{black_box, Bencher};
+use fidius_host::process::{Isolation, ProcessOptions, RestartPolicy};
+use fidius_host::{CallError, PluginHost};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+use unruly_plugin::UnrulyClient;
+
+struct Fixtures {
+    isolated: UnrulyClient,
+    in_process: UnrulyClient,
+    unruly: UnrulyClient,
+    deadline: UnrulyClient,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn dir_with(fixture: &str) -> tempfile::TempDir {
+    let lib = fidius_test::dylib_fixture(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests")
+            .join(fixture),
+    )
+    .release()
+    .build()
+    .into_path();
+    let dir = tempfile::tempdir().unwrap();
+    fidius_test::copy_into(&lib, dir.path());
+    dir
+}
+
+fn host(dir: &Path, opts: ProcessOptions, isolation: Isolation) -> PluginHost {
+    PluginHost::builder()
+        .search_path(dir)
+        .isolation(isolation)
+        .process_options(opts.runner(env!("CARGO_BIN_EXE_fidius-runner")))
+        .build()
+        .unwrap()
+}
+
+fn fixtures() -> &'static Fixtures {
+    static F: OnceLock<Fixtures> = OnceLock::new();
+    F.get_or_init(|| {
+        let unruly = dir_with("unruly-plugin");
+        let opts = ProcessOptions::default;
+        // Every timed-out call counts as a failure: no backoff, no limit.
+        let no_backoff = RestartPolicy {
+            max_failures: u32::MAX,
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        };
+        Fixtures {
+            isolated: UnrulyClient::load(&host(unruly.path(), opts(), Isolation::Process), "Wild")
+                .unwrap(),
+            in_process: UnrulyClient::load(
+                &host(unruly.path(), opts(), Isolation::InProcess),
+                "Wild",
+            )
+            .unwrap(),
+            unruly: UnrulyClient::load(
+                &host(
+                    unruly.path(),
+                    opts().restart(no_backoff),
+                    Isolation::Process,
+                ),
+                "Wild",
+            )
+            .unwrap(),
+            deadline: UnrulyClient::load(
+                &host(
+                    unruly.path(),
+                    opts()
+                        .restart(no_backoff)
+                        .deadline(Duration::from_millis(20)),
+                    Isolation::Process,
+                ),
+                "Wild",
+            )
+            .unwrap(),
+            _dirs: vec![unruly],
+        }
+    })
+}
+
+fn main() {
+    divan::main();
+}
+
+/// Baseline: 16 bytes to another process and back over a Unix socket.
+#[divan::bench]
+fn socket_ping_pong_16b(b: Bencher) {
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let mut cat: Child = Command::new("cat")
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(
+            theirs.try_clone().unwrap(),
+        )))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .spawn()
+        .unwrap();
+    let msg = [7u8; 16];
+    let mut back = [0u8; 16];
+    b.bench_local(|| {
+        ours.write_all(&msg).unwrap();
+        ours.read_exact(&mut back).unwrap();
+        black_box(back[0])
+    });
+    drop(ours);
+    let _ = cat.wait();
+}
+
+/// `add(i64, i64)` through the process tier.
+#[divan::bench]
+fn add_isolated(b: Bencher) {
+    let c = &fixtures().isolated;
+    b.bench_local(|| c.add(black_box(&1), black_box(&2)).unwrap());
+}
+
+/// `add(i64, i64)` in process (the cdylib tier).
+#[divan::bench]
+fn add_in_process(b: Bencher) {
+    let c = &fixtures().in_process;
+    b.bench_local(|| c.add(black_box(&1), black_box(&2)).unwrap());
+}
+
+/// 256 KiB there and back through the process tier.
+#[divan::bench]
+fn echo_256k_isolated(b: Bencher) {
+    let c = &fixtures().isolated;
+    let data = vec![5u8; 256 * 1024];
+    b.bench_local(|| c.echo(&data).unwrap().len());
+}
+
+/// 256 KiB there and back in process.
+#[divan::bench]
+fn echo_256k_in_process(b: Bencher) {
+    let c = &fixtures().in_process;
+    let data = vec![5u8; 256 * 1024];
+    b.bench_local(|| c.echo(&data).unwrap().len());
+}
+
+/// A crash (`abort`) and then the next successful call (a fresh child).
+#[divan::bench(sample_count = 30, sample_size = 1)]
+fn crash_then_next_call(b: Bencher) {
+    let c = &fixtures().unruly;
+    b.bench_local(|| {
+        assert!(matches!(c.abort(), Err(CallError::ProcessDied { .. })));
+        c.add(&1, &2).unwrap()
+    });
+}
+
+/// A call that sleeps past its 20 ms deadline: the time minus 20 ms is the
+/// overshoot. (The fresh child each call needs is started untimed, by `add`.)
+#[divan::bench(sample_count = 30, sample_size = 1)]
+fn runaway_call_with_20ms_deadline(b: Bencher) {
+    let c = &fixtures().deadline;
+    b.with_inputs(|| c.add(&1, &2).unwrap())
+        .bench_local_values(|_| {
+            assert!(matches!(
+                c.sleep_ms(&10_000),
+                Err(CallError::Timeout { .. })
+            ));
+        });
+}
+
+/// Copying 256 KiB twice (there and back) in process: the floor of any echo.
+#[divan::bench]
+fn memcpy_256k_twice(b: Bencher) {
+    let data = vec![5u8; 256 * 1024];
+    b.bench_local(|| {
+        let there = black_box(data.clone());
+        black_box(there.clone()).len()
+    });
+}
