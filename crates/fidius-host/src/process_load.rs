@@ -84,8 +84,13 @@ impl PluginHost {
                     Ok(exec) => exec,
                     Err(crate::process::executor::StartError::NotFound) => continue,
                     Err(crate::process::executor::StartError::Load(e)) => return Err(e),
-                    Err(crate::process::executor::StartError::Mismatch(m)) => {
+                    Err(crate::process::executor::StartError::Runner(m)) => {
                         return Err(LoadError::ProcessStart(m))
+                    }
+                    Err(crate::process::executor::StartError::Stopped(_)) => {
+                        return Err(LoadError::ProcessStart(
+                            "the handshake was stopped before it completed".into(),
+                        ))
                     }
                 };
             match check_info(crate::PluginExecutor::info(&exec), hash, buffer) {

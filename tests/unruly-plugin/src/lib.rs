@@ -22,7 +22,7 @@ pub trait Unruly: Send + Sync {
     fn spin(&self) -> u64;
     /// Dereferences a null pointer.
     fn segfault(&self) -> u64;
-    /// Calls `abort`.
+    /// Writes `unruly: aborting` to stderr and calls `abort`.
     fn abort(&self) -> u64;
     /// Calls `exit(code)`.
     fn exit(&self, code: i32) -> u64;
@@ -80,6 +80,7 @@ impl Unruly for Wild {
         unsafe { std::ptr::read_volatile(p) }
     }
     fn abort(&self) -> u64 {
+        eprintln!("unruly: aborting");
         std::process::abort()
     }
     fn exit(&self, code: i32) -> u64 {

@@ -2,10 +2,10 @@
 //! parent-death signal), its channel with deadlines and cancellation, its
 //! pidfd, its output, and reaping it so no zombie is left.
 
-use super::frame::{self, CHANNEL_FD, LIBRARY_FD, RUNNER_ENV, SELF_RUNNER_ENV};
+use super::frame::{self, LIBRARY_ENV, RUNNER_ENV, SELF_RUNNER_ENV};
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -88,7 +88,8 @@ impl Channel {
         }
     }
 
-    /// Writes a whole frame.
+    /// Writes a whole frame (`MSG_NOSIGNAL`: a dead child is an error, never
+    /// a SIGPIPE for the host).
     pub(crate) fn send(
         &mut self,
         frame: &[u8],
@@ -97,72 +98,107 @@ impl Channel {
     ) -> Result<(), Stop> {
         let mut off = 0;
         while off < frame.len() {
-            match (&self.sock).write(&frame[off..]) {
-                Ok(0) => return Err(Stop::Closed),
-                Ok(n) => off += n,
-                Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock => self.wait(libc::POLLOUT, deadline, cancel)?,
-                    io::ErrorKind::Interrupted => {}
-                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
-                        return Err(Stop::Closed)
-                    }
-                    _ => return Err(Stop::Io(e)),
-                },
+            let rest = &frame[off..];
+            // SAFETY: sending from a live slice of `rest.len()` bytes on our socket.
+            let n = unsafe {
+                libc::send(
+                    self.sock.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n > 0 {
+                off += n as usize;
+                continue;
+            }
+            if n == 0 {
+                return Err(Stop::Closed);
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => self.wait(libc::POLLOUT, deadline, cancel)?,
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                    return Err(Stop::Closed)
+                }
+                _ => return Err(Stop::Io(e)),
             }
         }
         Ok(())
     }
 
+    /// Reads until `buf` holds `want` bytes, growing it only as bytes
+    /// arrive (an announced length is never allocated up front).
     fn fill(
-        sock: &UnixStream,
-        this: &Self,
-        buf: &mut [u8],
+        &self,
+        buf: &mut Vec<u8>,
+        want: usize,
         deadline: Option<Instant>,
         cancel: Option<RawFd>,
         frame_started: bool,
     ) -> Result<(), Stop> {
-        let mut off = 0;
-        while off < buf.len() {
-            match (&*sock).read(&mut buf[off..]) {
-                Ok(0) if off == 0 && !frame_started => return Err(Stop::Closed),
-                Ok(0) => {
-                    return Err(Stop::Protocol(format!(
-                        "the channel closed in the middle of a frame ({off} of {} bytes)",
-                        buf.len()
-                    )))
+        while buf.len() < want {
+            let room = (want - buf.len()).min(1 << 20);
+            buf.reserve(room);
+            let spare = buf.spare_capacity_mut();
+            let room = room.min(spare.len());
+            // SAFETY: reading at most `room` bytes into the vector's spare capacity.
+            let n = unsafe { libc::read(self.sock.as_raw_fd(), spare.as_mut_ptr().cast(), room) };
+            if n > 0 {
+                // SAFETY: `read` initialised `n <= room` bytes past the length.
+                unsafe { buf.set_len(buf.len() + n as usize) };
+                continue;
+            }
+            if n == 0 {
+                if buf.is_empty() && !frame_started {
+                    return Err(Stop::Closed);
                 }
-                Ok(n) => off += n,
-                Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock => this.wait(libc::POLLIN, deadline, cancel)?,
-                    io::ErrorKind::Interrupted => {}
-                    io::ErrorKind::ConnectionReset => return Err(Stop::Closed),
-                    _ => return Err(Stop::Io(e)),
-                },
+                return Err(Stop::Protocol(format!(
+                    "the channel closed in the middle of a frame ({} of {want} bytes)",
+                    buf.len()
+                )));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => self.wait(libc::POLLIN, deadline, cancel)?,
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::ConnectionReset => return Err(Stop::Closed),
+                _ => return Err(Stop::Io(e)),
             }
         }
         Ok(())
     }
 
-    /// Reads one frame and returns its payload (borrowed until the next receive).
+    /// Reads one frame of at most `max` bytes and returns its payload
+    /// (borrowed until the next receive).
     pub(crate) fn recv(
         &mut self,
         deadline: Option<Instant>,
         cancel: Option<RawFd>,
+        max: usize,
     ) -> Result<&[u8], Stop> {
-        let mut header = [0u8; 4];
-        Self::fill(&self.sock, self, &mut header, deadline, cancel, false)?;
-        let len = frame::frame_len(header).map_err(Stop::Protocol)?;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        buf.resize(len, 0);
-        let filled = Self::fill(&self.sock, self, &mut buf, deadline, cancel, true);
+        let got = self.fill(&mut buf, 4, deadline, cancel, false).and_then(|()| {
+            let header: [u8; 4] = buf[..4].try_into().expect("four bytes were read");
+            let len = frame::frame_len(header).map_err(Stop::Protocol)?;
+            if len > max {
+                return Err(Stop::Protocol(format!(
+                    "a frame of {len} bytes was announced; at most {max} are accepted (ProcessOptions::max_frame)"
+                )));
+            }
+            buf.clear();
+            self.fill(&mut buf, len, deadline, cancel, true)
+        });
         self.buf = buf;
-        filled?;
+        got?;
         // Do not keep a huge buffer alive for the life of the child.
-        if self.buf.capacity() > 4 << 20 && len < 1 << 20 {
-            self.buf.shrink_to(1 << 20);
+        if self.buf.capacity() > 4 << 20 && self.buf.len() < 1 << 20 {
+            let keep = self.buf.len();
+            self.buf.shrink_to(keep.max(1 << 20));
         }
-        Ok(&self.buf[..len])
+        Ok(&self.buf[..])
     }
 }
 
@@ -184,15 +220,23 @@ struct TailState {
 const TAIL_BYTES: usize = 8 << 10;
 
 impl OutputTail {
-    /// The kept stderr tail as text, once the child's output has ended (or
-    /// after `wait` at most).
-    pub(crate) fn text(&self, wait: Duration) -> String {
+    /// How many bytes the child has written to stderr so far (a mark for
+    /// [`Self::text_since`]).
+    pub(crate) fn mark(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).bytes
+    }
+
+    /// What the child wrote to stderr after `mark` (its last 8 KiB at most)
+    /// as text, once its output has ended (or after `wait` at most).
+    pub(crate) fn text_since(&self, mark: u64, wait: Duration) -> String {
         let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (guard, _) = self
             .closed
             .wait_timeout_while(guard, wait, |s| !s.done)
             .unwrap_or_else(|p| p.into_inner());
-        let bytes: Vec<u8> = guard.stderr.iter().copied().collect();
+        let new = usize::try_from(guard.bytes.saturating_sub(mark)).unwrap_or(usize::MAX);
+        let skip = guard.stderr.len().saturating_sub(new);
+        let bytes: Vec<u8> = guard.stderr.iter().skip(skip).copied().collect();
         String::from_utf8_lossy(&bytes).trim().to_owned()
     }
 
@@ -272,6 +316,14 @@ pub(crate) struct SpawnSpec<'a> {
     pub plugin: &'a str,
 }
 
+/// How a child ended.
+pub(crate) struct Ended {
+    /// Its status, if it was reaped in time.
+    pub status: Option<ExitStatus>,
+    /// Whether the host sent the kill.
+    pub killed_by_host: bool,
+}
+
 /// A running (or dead, not yet reaped) runner child.
 pub(crate) struct Child {
     proc: Option<std::process::Child>,
@@ -280,7 +332,7 @@ pub(crate) struct Child {
     pub(crate) tail: Arc<OutputTail>,
     pub(crate) pid: u32,
     /// Whether the host sent the kill (so a SIGKILL is not the plugin's death).
-    pub(crate) killed: bool,
+    killed: bool,
 }
 
 struct SpawnJob {
@@ -332,6 +384,9 @@ fn rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Resu
 }
 
 /// Runs in the forked child before `exec`: only async-signal-safe calls.
+/// `channel` and `library` keep their (high) numbers, passed in the
+/// environment: moving them to fixed low numbers could clobber the pipe std
+/// uses to report a failed `exec`.
 fn child_setup(
     channel: RawFd,
     library: RawFd,
@@ -340,20 +395,23 @@ fn child_setup(
     cpu_secs: Option<u64>,
 ) -> io::Result<()> {
     // SAFETY (all calls below): plain system calls on descriptors and values
-    // owned by this freshly forked child; dup2 clears close-on-exec on the target.
+    // owned by this freshly forked child.
     unsafe {
-        if libc::dup2(channel, CHANNEL_FD) < 0 || libc::dup2(library, LIBRARY_FD) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // Everything else the host had open closes at exec, even descriptors
-        // some library opened without close-on-exec (Linux 5.11+; older
-        // kernels keep the default close-on-exec behaviour of Rust's own fds).
+        // Everything the host had open closes at exec, even descriptors some
+        // library opened without close-on-exec (Linux 5.11+; older kernels
+        // keep the close-on-exec default of Rust's own descriptors)...
         libc::syscall(
             libc::SYS_close_range,
-            (LIBRARY_FD + 1) as libc::c_uint,
+            3 as libc::c_uint,
             libc::c_uint::MAX,
             libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
         );
+        // ...except the two the runner needs.
+        if libc::fcntl(channel, libc::F_SETFD, 0) != 0
+            || libc::fcntl(library, libc::F_SETFD, 0) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
         // Its own process group, so anything the plugin starts dies with it.
         if libc::setpgid(0, 0) != 0 {
             return Err(io::Error::last_os_error());
@@ -379,7 +437,7 @@ fn child_setup(
     }
     if let Some(secs) = cpu_secs {
         // SIGXCPU at the soft limit, SIGKILL one second later.
-        rlimit(libc::RLIMIT_CPU, secs, secs + 1)?;
+        rlimit(libc::RLIMIT_CPU, secs, secs.saturating_add(1))?;
     }
     Ok(())
 }
@@ -424,7 +482,8 @@ impl Child {
         let mut cmd = Command::new(spec.program);
         cmd.env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env(RUNNER_ENV, CHANNEL_FD.to_string())
+            .env(RUNNER_ENV, child_fd.as_raw_fd().to_string())
+            .env(LIBRARY_ENV, lib_fd.as_raw_fd().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -434,9 +493,11 @@ impl Child {
         let parent = std::process::id() as libc::pid_t;
         let (cfd, lfd) = (child_fd.as_raw_fd(), lib_fd.as_raw_fd());
         let mem = spec.max_memory;
+        // Whole seconds, rounded up; a limit beyond a century is no limit.
         let cpu = spec
             .cpu_time
-            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+            .map(|d| d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
+            .filter(|&s| s < 100 * 365 * 24 * 3600);
         // SAFETY: `child_setup` makes only async-signal-safe calls (dup2,
         // close_range, prctl, getppid, setrlimit), as required between fork and exec.
         unsafe {
@@ -454,29 +515,31 @@ impl Child {
         drop((child_fd, lib_fd));
         let pid = proc.id();
         let pidfd = pidfd_open(pid);
-        host_end.set_nonblocking(true)?;
         let tail = Arc::new(OutputTail::default());
         let (out, err) = (proc.stdout.take(), proc.stderr.take());
-        if let (Some(out), Some(err)) = (out, err) {
-            let t = Arc::clone(&tail);
-            let plugin = spec.plugin.to_owned();
-            std::thread::Builder::new()
-                .name(format!("fidius-output-{pid}"))
-                .spawn(move || drain(out.into(), err.into(), t, plugin))?;
-        } else {
-            tail.finish();
-        }
-        Ok(Child {
+        // From here on the child is owned by `Child`, whose drop kills and
+        // reaps it if anything below fails.
+        let child = Child {
             proc: Some(proc),
             pidfd,
             channel: Channel {
                 sock: host_end,
                 buf: Vec::new(),
             },
-            tail,
+            tail: Arc::clone(&tail),
             pid,
             killed: false,
-        })
+        };
+        child.channel.sock.set_nonblocking(true)?;
+        if let (Some(out), Some(err)) = (out, err) {
+            let plugin = spec.plugin.to_owned();
+            std::thread::Builder::new()
+                .name(format!("fidius-output-{pid}"))
+                .spawn(move || drain(out.into(), err.into(), tail, plugin))?;
+        } else {
+            tail.finish();
+        }
+        Ok(child)
     }
 
     /// Kills what is left of the child's process group (processes the plugin
@@ -553,8 +616,17 @@ impl Child {
 
     /// Ends the child: waits up to `grace` for it to exit on its own, kills
     /// it otherwise, and reaps it. Returns its exit status when it was
-    /// reaped here (a child stuck in the kernel is reaped in the background).
-    pub(crate) fn finish(mut self, grace: Duration) -> Option<ExitStatus> {
+    /// reaped here (a child stuck in the kernel is reaped in the background)
+    /// and whether the host killed it.
+    pub(crate) fn finish(mut self, grace: Duration) -> Ended {
+        let status = self.finish_inner(grace);
+        Ended {
+            status,
+            killed_by_host: self.killed,
+        }
+    }
+
+    fn finish_inner(&mut self, grace: Duration) -> Option<ExitStatus> {
         // A runner exits when its channel closes.
         let _ = self.channel.sock.shutdown(std::net::Shutdown::Both);
         if !self.exited_within(grace) {

@@ -1,22 +1,24 @@
 //! [`ProcessExecutor`]: the host side of one process-isolated plugin — the
 //! handshake, calls with deadlines and cancellation, and restarts.
 
-use super::child::{Child, SpawnSpec, Stop};
+use super::child::{Child, Ended, SpawnSpec, Stop};
 use super::frame::{self, Summary, ToChild, ToHost, WireLoadError};
 use super::ProcessOptions;
-use crate::error::ProcessDeath;
-use crate::error::{CallError, LoadError};
+use crate::error::{CallError, LoadError, ProcessDeath};
 use crate::executor::{CallLimits, CancelHandle, OutputSink, PluginExecutor};
 use crate::info::{PluginInfo, PluginRuntimeKind};
 use fidius_core::{BufferStrategyKind, MethodKind};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a child that closed its channel may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
+/// How long to wait for a dead child's stderr to end (it usually has already).
+const STDERR_WAIT: Duration = Duration::from_secs(1);
 
 /// What a child is started from (kept for restarts).
 struct Spec {
@@ -37,8 +39,17 @@ struct State {
     frame: Vec<u8>,
 }
 
-/// An eventfd that wakes a call waiting on its child.
-struct Cancel(OwnedFd);
+/// Cancellation of the calls in progress on one handle: an eventfd the
+/// waiting call polls, armed only while a call is in progress.
+struct Cancel {
+    fd: OwnedFd,
+    /// Calls in progress (waiting for the lock, starting a child, or waiting
+    /// for the answer).
+    calls: AtomicUsize,
+    /// Serializes firing against clearing, so a cancel is never lost or
+    /// left over for a later call.
+    gate: Mutex<()>,
+}
 
 impl Cancel {
     fn new() -> std::io::Result<Self> {
@@ -47,18 +58,50 @@ impl Cancel {
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: `fd` is new and owned by nobody else.
-        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+        Ok(Self {
+            // SAFETY: `fd` is new and owned by nobody else.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            calls: AtomicUsize::new(0),
+            gate: Mutex::new(()),
+        })
     }
+
+    fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Stops every call in progress; does nothing when there is none.
     fn fire(&self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writing 8 bytes from a local buffer to our eventfd.
-        unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
+        let _g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        if self.calls.load(Ordering::SeqCst) > 0 {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: writing 8 bytes from a local buffer to our eventfd.
+            unsafe { libc::write(self.raw(), one.as_ptr().cast(), 8) };
+        }
     }
-    fn clear(&self) {
-        let mut buf = [0u8; 8];
-        // SAFETY: reading 8 bytes into a local buffer (non-blocking).
-        unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+
+    fn enter(&self) {
+        let _g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The last call to leave disarms a cancel that is still pending.
+    fn leave(&self) {
+        let _g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        if self.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let mut buf = [0u8; 8];
+            // SAFETY: reading 8 bytes into a local buffer (non-blocking).
+            unsafe { libc::read(self.raw(), buf.as_mut_ptr().cast(), 8) };
+        }
+    }
+}
+
+/// Leaves the cancel scope when a call ends, however it ends.
+struct InProgress<'a>(&'a Cancel);
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 
@@ -74,6 +117,8 @@ pub struct ProcessExecutor {
     state: Mutex<State>,
     limits: Mutex<CallLimits>,
     cancel: Arc<Cancel>,
+    /// Pid of the running child (0: none).
+    pid: AtomicU32,
 }
 
 impl std::fmt::Debug for ProcessExecutor {
@@ -89,8 +134,10 @@ impl std::fmt::Debug for ProcessExecutor {
 pub(crate) enum StartError {
     /// The library has no plugin of that name.
     NotFound,
-    /// The runner is from another fidius-host release.
-    Mismatch(String),
+    /// The runner is from another fidius-host release, or broke the handshake.
+    Runner(String),
+    /// The call that needed the child ran out of time or was cancelled.
+    Stopped(Stop),
     /// Anything else, as a load error.
     Load(LoadError),
 }
@@ -99,30 +146,44 @@ fn start_error(msg: String) -> StartError {
     StartError::Load(LoadError::ProcessStart(msg))
 }
 
-fn death_of(child: Child, stderr_wait: Duration) -> (ProcessDeath, String) {
-    let tail = Arc::clone(&child.tail);
-    let status = child.finish(EXIT_GRACE);
-    let stderr = tail.text(stderr_wait);
-    let death = match status {
-        None => ProcessDeath::Unknown,
-        Some(s) if stderr.contains("has overflowed its stack") => {
-            let _ = s;
+/// How `ended` died, from its status and what it wrote to stderr during the call.
+fn classify(ended: &Ended, stderr: &str) -> ProcessDeath {
+    let Some(status) = ended.status else {
+        return ProcessDeath::Unknown;
+    };
+    match (status.signal(), status.code()) {
+        (Some(sig), _)
+            if matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGABRT)
+                && stderr.contains("has overflowed its stack") =>
+        {
             ProcessDeath::StackOverflow
         }
-        Some(s) => match (s.signal(), s.code()) {
-            (Some(signal), _) => ProcessDeath::Signal {
-                signal,
-                name: super::signal_name(signal),
-            },
-            (None, Some(code)) => ProcessDeath::Exited { code },
-            _ => ProcessDeath::Unknown,
+        (Some(signal), _) => ProcessDeath::Signal {
+            signal,
+            name: super::signal_name(signal),
         },
-    };
-    (death, stderr)
+        (None, Some(code)) => ProcessDeath::Exited { code },
+        _ => ProcessDeath::Unknown,
+    }
 }
 
-/// Starts a child for `spec` and completes the handshake.
-fn start(spec: &Spec) -> Result<(Child, Summary), StartError> {
+/// Ends `child` and says how it died, with its stderr since `mark`.
+fn death_of(child: Child, mark: u64) -> (Ended, ProcessDeath, String) {
+    let tail = Arc::clone(&child.tail);
+    let ended = child.finish(EXIT_GRACE);
+    let stderr = tail.text_since(mark, STDERR_WAIT);
+    let death = classify(&ended, &stderr);
+    (ended, death, stderr)
+}
+
+/// Starts a child for `spec` and completes the handshake by `until` (the
+/// handshake timeout, or the deadline of the call that needs the child if
+/// that comes first: `call_until`), stopping early if `cancel` fires.
+fn start(
+    spec: &Spec,
+    call_until: Option<Instant>,
+    cancel: Option<RawFd>,
+) -> Result<(Child, Summary), StartError> {
     let mut child = Child::spawn(&SpawnSpec {
         program: &spec.program,
         is_self: spec.is_self,
@@ -151,26 +212,40 @@ fn start(spec: &Spec) -> Result<(Child, Summary), StartError> {
         &mut buf,
     )
     .map_err(start_error)?;
-    let deadline = Some(Instant::now() + spec.opts.handshake_timeout);
+    let handshake_until = Instant::now() + spec.opts.handshake_timeout;
+    let until = match call_until {
+        Some(c) if c < handshake_until => c,
+        _ => handshake_until,
+    };
     let fail = |child: Child, what: String| -> StartError {
-        let (death, stderr) = death_of(child, Duration::from_millis(200));
+        let (_, death, stderr) = death_of(child, 0);
         let stderr = if stderr.is_empty() {
             String::new()
         } else {
             format!("; its stderr ended with: {stderr}")
         };
-        start_error(format!(
+        StartError::Runner(format!(
             "the runner {} {what} ({death}){stderr}",
             spec.program.display()
         ))
     };
     // A runner that closed its end early may still have said something: read it.
-    let got = match child.channel.send(&buf, deadline, None) {
-        Ok(()) | Err(Stop::Closed) => child.channel.recv(deadline, None).map(<[u8]>::to_vec),
+    let got = match child.channel.send(&buf, Some(until), cancel) {
+        Ok(()) | Err(Stop::Closed) => child
+            .channel
+            .recv(Some(until), cancel, spec.opts.max_frame)
+            .map(<[u8]>::to_vec),
         Err(stop) => Err(stop),
     };
     let payload = match got {
         Ok(p) => p,
+        Err(stop @ (Stop::Timeout | Stop::Cancelled))
+            if until != handshake_until || matches!(stop, Stop::Cancelled) =>
+        {
+            child.kill();
+            drop(child);
+            return Err(StartError::Stopped(stop));
+        }
         Err(Stop::Timeout) => {
             let what = format!(
                 "did not answer the handshake within {:?}",
@@ -188,7 +263,7 @@ fn start(spec: &Spec) -> Result<(Child, Summary), StartError> {
             child.kill();
             return Err(fail(child, format!("handshake failed: {e}")));
         }
-        Err(Stop::Cancelled) => unreachable!("the handshake has no cancellation descriptor"),
+        Err(Stop::Cancelled) => unreachable!("handled above"),
     };
     match frame::decode::<ToHost<'_>>(&payload) {
         Ok(ToHost::Ready {
@@ -206,7 +281,7 @@ fn start(spec: &Spec) -> Result<(Child, Summary), StartError> {
                         reason,
                     })
                 }
-                WireLoadError::Protocol { message } => StartError::Mismatch(format!(
+                WireLoadError::Protocol { message } => StartError::Runner(format!(
                     "the runner {} cannot serve this host: {message}",
                     spec.program.display()
                 )),
@@ -250,7 +325,7 @@ impl ProcessExecutor {
             .unwrap_or_default();
         let library = crate::mapping::sealed_memfd(&name, library)
             .map_err(|e| StartError::Load(LoadError::Io(e)))?;
-        let spec = Spec {
+        let mut spec = Spec {
             program,
             is_self,
             library,
@@ -259,21 +334,20 @@ impl ProcessExecutor {
             config,
             opts,
         };
-        let (child, summary) = match start(&spec) {
-            // A stale `fidius-runner` found next to the executable: this
-            // executable is a runner of exactly its own release.
-            Err(StartError::Mismatch(m)) if spec.opts.runner.is_none() && !spec.is_self => {
+        let started = match start(&spec, None, None) {
+            // A `fidius-runner` found next to the executable that cannot serve
+            // this host (another release, a broken build): this executable is
+            // a runner of exactly its own release.
+            Err(StartError::Runner(m)) if spec.opts.runner.is_none() && !spec.is_self => {
                 tracing::warn!("{m}; running the plugin with the current executable instead");
-                let mut spec = spec;
                 spec.program =
                     std::env::current_exe().map_err(|e| StartError::Load(LoadError::Io(e)))?;
                 spec.is_self = true;
-                let started = start(&spec)?;
-                return Self::finish_start(spec, started);
+                start(&spec, None, None)?
             }
             other => other?,
         };
-        Self::finish_start(spec, (child, summary))
+        Self::finish_start(spec, started)
     }
 
     fn finish_start(spec: Spec, (child, summary): (Child, Summary)) -> Result<Self, StartError> {
@@ -297,6 +371,7 @@ impl ProcessExecutor {
             deadline: spec.opts.deadline,
             ..CallLimits::default()
         };
+        let pid = AtomicU32::new(child.pid);
         Ok(Self {
             info,
             summary,
@@ -311,12 +386,14 @@ impl ProcessExecutor {
             }),
             limits: Mutex::new(limits),
             cancel: Arc::new(Cancel::new().map_err(|e| StartError::Load(LoadError::Io(e)))?),
+            pid,
         })
     }
 
-    /// The process id of the current child, if one is running.
+    /// The process id of the current child, if one is running (never waits
+    /// for a call in progress).
     pub fn child_pid(&self) -> Option<u32> {
-        self.lock().child.as_ref().map(|c| c.pid)
+        Some(self.pid.load(Ordering::SeqCst)).filter(|&p| p != 0)
     }
 
     /// The options this plugin runs under.
@@ -352,50 +429,107 @@ impl ProcessExecutor {
         st.last_failure = Some(Instant::now());
     }
 
-    /// The running child, starting one (after the backoff) if there is none.
-    fn ensure_child<'s>(&self, st: &'s mut State) -> Result<&'s mut Child, CallError> {
-        if st.child.is_none() {
-            let policy = self.spec.opts.restart;
-            if st.failures >= policy.max_failures {
-                return Err(CallError::RestartLimitReached {
-                    failures: st.failures,
+    /// Waits until `at` (the end of a backoff), or fails early with the
+    /// call's deadline or a cancellation.
+    fn wait_backoff(
+        &self,
+        at: Instant,
+        until: Option<Instant>,
+        deadline: Option<Duration>,
+    ) -> Result<(), CallError> {
+        loop {
+            let now = Instant::now();
+            if now >= at {
+                return Ok(());
+            }
+            let stop_at = match until {
+                Some(u) if u < at => u,
+                _ => at,
+            };
+            let ms = stop_at
+                .saturating_duration_since(now)
+                .as_millis()
+                .min(i32::MAX as u128) as i32;
+            let mut pfd = libc::pollfd {
+                fd: self.cancel.raw(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
+            if n > 0 {
+                return Err(CallError::Cancelled);
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return Err(CallError::Timeout {
+                    deadline: deadline.unwrap_or_default(),
                 });
             }
-            if let Some(at) = st.last_failure {
-                let ready = at + policy.backoff(st.failures);
-                let now = Instant::now();
-                if ready > now {
-                    std::thread::sleep(ready - now);
-                }
-            }
-            match start(&self.spec) {
-                Ok((child, summary)) if summary.interface_hash == self.summary.interface_hash => {
-                    st.child = Some(child);
-                }
-                Ok((child, _)) => {
-                    drop(child);
-                    self.fail(st);
-                    return Err(CallError::ProcessStart(
-                        "the restarted plugin reports another interface".into(),
-                    ));
-                }
-                Err(e) => {
-                    self.fail(st);
-                    let msg = match e {
-                        StartError::NotFound => "the plugin is no longer in its library".into(),
-                        StartError::Mismatch(m) => m,
-                        StartError::Load(e) => e.to_string(),
-                    };
-                    return Err(CallError::ProcessStart(msg));
-                }
-            }
         }
-        Ok(st.child.as_mut().expect("a child was just ensured"))
     }
 
-    /// Ends the current child after a failed call and says why.
-    fn end_child(&self, st: &mut State, stop: Stop, deadline: Option<Duration>) -> CallError {
+    /// The running child, starting one (after the backoff) if there is none.
+    fn ensure_child(
+        &self,
+        st: &mut State,
+        until: Option<Instant>,
+        deadline: Option<Duration>,
+    ) -> Result<(), CallError> {
+        if st.child.is_some() {
+            return Ok(());
+        }
+        let policy = self.spec.opts.restart;
+        if st.failures >= policy.max_failures {
+            return Err(CallError::RestartLimitReached {
+                failures: st.failures,
+            });
+        }
+        if let Some(at) = st.last_failure {
+            self.wait_backoff(at + policy.backoff(st.failures), until, deadline)?;
+        }
+        match start(&self.spec, until, Some(self.cancel.raw())) {
+            Ok((child, summary)) if summary.interface_hash == self.summary.interface_hash => {
+                self.pid.store(child.pid, Ordering::SeqCst);
+                st.child = Some(child);
+                Ok(())
+            }
+            Ok((child, _)) => {
+                drop(child);
+                self.fail(st);
+                Err(CallError::ProcessStart(
+                    "the restarted plugin reports another interface".into(),
+                ))
+            }
+            Err(StartError::Stopped(Stop::Cancelled)) => Err(CallError::Cancelled),
+            Err(StartError::Stopped(_)) => {
+                self.fail(st);
+                Err(CallError::Timeout {
+                    deadline: deadline.unwrap_or_default(),
+                })
+            }
+            Err(e) => {
+                self.fail(st);
+                Err(CallError::ProcessStart(match e {
+                    StartError::NotFound => "the plugin is no longer in its library".into(),
+                    StartError::Runner(m) => m,
+                    StartError::Load(e) => e.to_string(),
+                    StartError::Stopped(_) => unreachable!("handled above"),
+                }))
+            }
+        }
+    }
+
+    /// Ends the current child after a failed call and says why; `mark` is
+    /// where this call's stderr began.
+    fn end_child(
+        &self,
+        st: &mut State,
+        stop: Stop,
+        deadline: Option<Duration>,
+        mark: u64,
+    ) -> CallError {
         let mut child = st.child.take().expect("a call has a child");
+        self.pid.store(0, Ordering::SeqCst);
         // Cancelling is the caller's decision, not the plugin's failure.
         if !matches!(stop, Stop::Cancelled) {
             self.fail(st);
@@ -413,7 +547,7 @@ impl ProcessExecutor {
                 drop(child);
                 CallError::Cancelled
             }
-            Stop::Closed => self.died(child),
+            Stop::Closed => self.died(child, mark),
             Stop::Protocol(m) => {
                 child.kill();
                 let _ = child.finish(EXIT_GRACE);
@@ -428,16 +562,22 @@ impl ProcessExecutor {
     }
 
     /// Classifies the death of a child that closed its channel mid-call.
-    fn died(&self, child: Child) -> CallError {
-        let (death, stderr) = death_of(child, Duration::from_millis(100));
+    fn died(&self, child: Child, mark: u64) -> CallError {
+        let (ended, death, stderr) = death_of(child, mark);
         let opts = &self.spec.opts;
         if let (Some(limit), ProcessDeath::Signal { signal, .. }) = (opts.cpu_time, &death) {
-            if *signal == libc::SIGXCPU || *signal == libc::SIGKILL {
+            // SIGXCPU at the soft limit; SIGKILL at the hard one, a second later.
+            if *signal == libc::SIGXCPU || (*signal == libc::SIGKILL && !ended.killed_by_host) {
                 return CallError::CpuTimeExceeded { limit };
             }
         }
-        if let Some(limit) = opts.max_memory {
-            if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
+        if let (Some(limit), ProcessDeath::Signal { signal, .. }) = (opts.max_memory, &death) {
+            // Rust's allocation-failure report, written during this call.
+            if *signal == libc::SIGABRT
+                && stderr
+                    .lines()
+                    .any(|l| l.starts_with("memory allocation of") && l.ends_with("failed"))
+            {
                 return CallError::MemoryLimitExceeded { limit };
             }
         }
@@ -453,18 +593,21 @@ impl ProcessExecutor {
         output: OutputSink<'_>,
     ) -> Result<(), CallError> {
         self.check(method, kind)?;
-        let deadline =
-            crate::executor::scoped_deadline().or(self.limits().and_then(|l| l.deadline));
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        self.ensure_child(st)?;
-        self.cancel.clear();
-        let id = st.next_id;
-        st.next_id += 1;
         let method_u32 = u32::try_from(method).map_err(|_| CallError::InvalidMethodIndex {
             index: method,
             count: self.summary.method_count,
         })?;
+        let deadline =
+            crate::executor::scoped_deadline().or(self.limits().and_then(|l| l.deadline));
+        // The deadline covers waiting for other callers, the backoff and a restart.
+        let until = deadline.map(|d| Instant::now() + d);
+        self.cancel.enter();
+        let _in_progress = InProgress(&self.cancel);
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.ensure_child(st, until, deadline)?;
+        let id = st.next_id;
+        st.next_id += 1;
         let mut frame_buf = std::mem::take(&mut st.frame);
         frame::encode(
             &ToChild::Call {
@@ -476,18 +619,19 @@ impl ProcessExecutor {
             &mut frame_buf,
         )
         .map_err(CallError::Serialization)?;
-        let until = deadline.map(|d| Instant::now() + d);
-        let cancel = Some(self.cancel.0.as_raw_fd());
+        let cancel = Some(self.cancel.raw());
         let child = st.child.as_mut().expect("ensured above");
+        let mark = child.tail.mark();
         let sent = child.channel.send(&frame_buf, until, cancel);
         if frame_buf.capacity() <= 1 << 20 {
             st.frame = frame_buf;
         }
         if let Err(stop) = sent {
-            return Err(self.end_child(st, stop, deadline));
+            return Err(self.end_child(st, stop, deadline, mark));
         }
+        let max = self.spec.opts.max_frame;
         let child = st.child.as_mut().expect("ensured above");
-        let reply = match child.channel.recv(until, cancel) {
+        let reply = match child.channel.recv(until, cancel, max) {
             Ok(payload) => match frame::decode::<ToHost<'_>>(payload) {
                 Ok(ToHost::Reply { id: got, result }) if got == id => {
                     Ok(result.map_err(CallError::from).and_then(output))
@@ -508,7 +652,7 @@ impl ProcessExecutor {
                 st.last_failure = None;
                 result
             }
-            Err(stop) => Err(self.end_child(st, stop, deadline)),
+            Err(stop) => Err(self.end_child(st, stop, deadline, mark)),
         }
     }
 }

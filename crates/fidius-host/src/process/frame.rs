@@ -13,20 +13,18 @@ pub(crate) const PROTOCOL: u32 = 1;
 pub(crate) const BUILD: &str = env!("CARGO_PKG_VERSION");
 /// Largest frame either side accepts: a longer length prefix is garbage.
 pub const MAX_FRAME: usize = 1 << 30;
-/// The channel's descriptor number in the child.
-pub(crate) const CHANNEL_FD: i32 = 3;
-/// The library's (sealed memfd) descriptor number in the child.
-pub(crate) const LIBRARY_FD: i32 = 4;
 /// Set (to the channel's descriptor number) in a child's environment: the
 /// process is a runner.
 pub(crate) const RUNNER_ENV: &str = "FIDIUS_RUNNER_CHANNEL";
+/// The descriptor number of the library (a sealed memfd) in the child.
+pub(crate) const LIBRARY_ENV: &str = "FIDIUS_RUNNER_LIBRARY";
 /// Also set when the host re-executes its own program as the runner.
 pub(crate) const SELF_RUNNER_ENV: &str = "FIDIUS_RUNNER_SELF";
 
 /// Host → child.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToChild<'a> {
-    /// First message: which plugin of the library on [`LIBRARY_FD`] to serve.
+    /// First message: which plugin of the library (the memfd named by [`LIBRARY_ENV`]) to serve.
     Hello {
         magic: u32,
         protocol: u32,

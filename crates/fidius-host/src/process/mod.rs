@@ -97,6 +97,9 @@ pub struct ProcessOptions {
     pub cpu_time: Option<Duration>,
     /// The child's environment: nothing is inherited beyond these variables.
     pub env: Vec<(OsString, OsString)>,
+    /// Largest message the host accepts from a child (a larger one is a
+    /// protocol error and ends the child); the buffer grows only as bytes arrive.
+    pub max_frame: usize,
 }
 
 impl Default for ProcessOptions {
@@ -109,6 +112,7 @@ impl Default for ProcessOptions {
             max_memory: None,
             cpu_time: None,
             env: Vec::new(),
+            max_frame: 256 << 20,
         }
     }
 }
@@ -142,6 +146,11 @@ impl ProcessOptions {
     /// Caps the child's CPU time.
     pub fn cpu_time(mut self, limit: Duration) -> Self {
         self.cpu_time = Some(limit);
+        self
+    }
+    /// Sets the largest message accepted from the child (at most [`MAX_FRAME`]).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes.min(MAX_FRAME);
         self
     }
     /// Passes one environment variable to the child.

@@ -1,5 +1,5 @@
 //! The child side of the process tier: a runner loads one plugin from the
-//! sealed library on fd 4, then answers calls on the channel on fd 3.
+//! sealed library memfd the host passed, then answers calls on the channel.
 //!
 //! Two ways in: the small `fidius-runner` binary (its `main` calls
 //! [`runner_main`]), or any executable that links fidius-host, re-executed by
@@ -7,8 +7,7 @@
 //! runner before `main`, so a host needs no separate binary.
 
 use super::frame::{
-    self, Summary, ToChild, ToHost, WireLoadError, CHANNEL_FD, LIBRARY_FD, RUNNER_ENV,
-    SELF_RUNNER_ENV,
+    self, Summary, ToChild, ToHost, WireLoadError, LIBRARY_ENV, RUNNER_ENV, SELF_RUNNER_ENV,
 };
 use crate::executor::{CdylibExecutor, PluginExecutor};
 use fidius_core::MethodKind;
@@ -20,16 +19,25 @@ use std::path::Path;
 /// Serves one plugin to the host that started this process, then exits.
 ///
 /// Call it first thing in `main` of a dedicated runner binary; it never
-/// returns. The process must have been started by a fidius host (the channel
-/// on fd 3, the library on fd 4); otherwise it exits with status 64.
+/// returns. The process must have been started by a fidius host (which
+/// names the channel and library descriptors in the environment); otherwise
+/// it exits with status 64.
 pub fn runner_main() -> ! {
-    if std::env::var_os(RUNNER_ENV).is_none() || !is_socket(CHANNEL_FD) {
+    let (Some(channel), Some(library)) = (env_fd(RUNNER_ENV), env_fd(LIBRARY_ENV)) else {
         eprintln!(
             "fidius-runner serves plugins to a fidius host, which starts it; it is not run by hand"
         );
         std::process::exit(64);
+    };
+    if !is_socket(channel) {
+        eprintln!("fidius-runner: descriptor {channel} is not the host's channel");
+        std::process::exit(64);
     }
-    let code = match serve() {
+    // Processes the plugin starts see none of this.
+    std::env::remove_var(RUNNER_ENV);
+    std::env::remove_var(LIBRARY_ENV);
+    std::env::remove_var(SELF_RUNNER_ENV);
+    let code = match serve(channel, library) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("fidius runner: {e}");
@@ -37,6 +45,11 @@ pub fn runner_main() -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// A descriptor number from the environment.
+fn env_fd(key: &str) -> Option<i32> {
+    std::env::var(key).ok()?.parse().ok().filter(|&fd| fd > 2)
 }
 
 fn is_socket(fd: i32) -> bool {
@@ -53,10 +66,7 @@ fn is_socket(fd: i32) -> bool {
 /// so its `main` runs with Rust's runtime fully set up, stack-overflow
 /// reporting included.)
 extern "C" fn enter_if_runner() {
-    if std::env::var_os(SELF_RUNNER_ENV).is_some()
-        && std::env::var_os(RUNNER_ENV).is_some()
-        && is_socket(CHANNEL_FD)
-    {
+    if std::env::var_os(SELF_RUNNER_ENV).is_some() && env_fd(RUNNER_ENV).is_some_and(is_socket) {
         // A plugin library that itself links fidius-host must not enter again.
         std::env::remove_var(SELF_RUNNER_ENV);
         runner_main();
@@ -99,13 +109,13 @@ fn set_cloexec(fd: i32) {
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
-fn serve() -> io::Result<()> {
+fn serve(channel: i32, library: i32) -> io::Result<()> {
     // Processes the plugin starts must not inherit the channel or the library.
-    set_cloexec(CHANNEL_FD);
-    set_cloexec(LIBRARY_FD);
-    // SAFETY: fd 3 is the channel socket the host passed (checked by
+    set_cloexec(channel);
+    set_cloexec(library);
+    // SAFETY: `channel` is the socket the host passed (checked by
     // runner_main); nothing else in this process owns it.
-    let sock = unsafe { UnixStream::from_raw_fd(CHANNEL_FD) };
+    let sock = unsafe { UnixStream::from_raw_fd(channel) };
     let mut conn = Conn {
         sock,
         out: Vec::new(),
@@ -123,7 +133,7 @@ fn serve() -> io::Result<()> {
             plugin,
             config,
         }) if magic == frame::MAGIC && protocol == frame::PROTOCOL && build == frame::BUILD => {
-            match load(&label, &plugin, config.as_deref()) {
+            match load(library, &label, &plugin, config.as_deref()) {
                 Ok(exec) => exec,
                 Err(e) => {
                     conn.send(&ToHost::LoadFailed(e))?;
@@ -143,7 +153,18 @@ fn serve() -> io::Result<()> {
             }))?;
             return Ok(());
         }
-        Ok(_) | Err(_) => return Err(io::Error::other("the first message was not a hello")),
+        Ok(_) | Err(_) => {
+            // Most likely a host of another release: say so in a shape every
+            // release decodes, then stop.
+            conn.send(&ToHost::LoadFailed(WireLoadError::Protocol {
+                message: format!(
+                    "the host's first message is not a hello this runner (fidius-host {}, protocol {}) understands",
+                    frame::BUILD,
+                    frame::PROTOCOL
+                ),
+            }))?;
+            return Ok(());
+        }
     };
     conn.send(&ToHost::Ready {
         magic: frame::MAGIC,
@@ -186,14 +207,19 @@ fn serve() -> io::Result<()> {
     Ok(())
 }
 
-fn load(label: &str, plugin: &str, config: Option<&[u8]>) -> Result<CdylibExecutor, WireLoadError> {
+fn load(
+    library: i32,
+    label: &str,
+    plugin: &str,
+    config: Option<&[u8]>,
+) -> Result<CdylibExecutor, WireLoadError> {
     let other = |e: crate::LoadError| WireLoadError::Other {
         message: e.to_string(),
     };
     let mut bytes = Vec::new();
-    // SAFETY: fd 4 is the sealed library memfd the host passed; this File is
-    // its only owner.
-    let mut file = unsafe { std::fs::File::from_raw_fd(LIBRARY_FD) };
+    // SAFETY: `library` is the sealed library memfd the host passed; this
+    // File is its only owner.
+    let mut file = unsafe { std::fs::File::from_raw_fd(library) };
     // The descriptor shares its offset with the host's copy: read from the start.
     std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))
         .and_then(|_| file.read_to_end(&mut bytes))
