@@ -1,8 +1,8 @@
 //! `fidius-runner`: the small dedicated child of the process tier. A fidius
-//! host starts it with a channel on fd 3 and a plugin library on fd 4; it is
-//! never run by hand. (Any executable linking fidius-host can also serve as
-//! its own runner; this binary keeps the child small and free of the host's
-//! own start-up code.)
+//! host starts it with a channel and a plugin library (descriptors named in
+//! its environment); it is never run by hand. Any executable linking
+//! fidius-host can also serve as its own runner; this binary keeps the child
+//! small and free of the host's own start-up code.
 
 #[cfg(target_os = "linux")]
 fn main() {

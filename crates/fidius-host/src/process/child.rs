@@ -468,7 +468,7 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 }
 
 impl Child {
-    /// Starts a runner with the channel on fd 3 and the library on fd 4.
+    /// Starts a runner with the channel and the library descriptors named in its environment.
     pub(crate) fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Child> {
         let (host_end, child_end) = UnixStream::pair()?;
         // Big socket buffers: a 256 KiB argument crosses in one write
