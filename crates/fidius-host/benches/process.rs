@@ -179,3 +179,18 @@ fn memcpy_256k_twice(b: Bencher) {
         black_box(there.clone()).len()
     });
 }
+
+/// 10 000 `u64` items of a server stream pulled through the process tier
+/// (one request per item).
+#[divan::bench(sample_count = 20)]
+fn stream_10k_items_isolated(b: Bencher) {
+    let c = &fixtures().isolated;
+    b.bench_local(|| c.count(&10_000, "").unwrap().count());
+}
+
+/// The same stream in process.
+#[divan::bench(sample_count = 20)]
+fn stream_10k_items_in_process(b: Bencher) {
+    let c = &fixtures().in_process;
+    b.bench_local(|| c.count(&10_000, "").unwrap().count());
+}

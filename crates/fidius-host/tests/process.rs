@@ -523,3 +523,57 @@ fn the_deadline_covers_the_restart_backoff() {
     assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
     stopper.join().unwrap();
 }
+
+#[test]
+fn server_streams_cross_the_process_boundary() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(
+        dir.path(),
+        ProcessOptions::default().deadline(Duration::from_millis(500)),
+    );
+    let c = wild(&host);
+    let items: Vec<u64> = c.count(&5, "").unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(items, [0, 1, 2, 3, 4]);
+    // A mid-stream error is one typed item and ends the stream.
+    let got: Vec<_> = c.count(&2, "HALF").unwrap().collect();
+    assert_eq!(got.len(), 3);
+    assert!(
+        matches!(&got[2], Err(CallError::Plugin(e)) if e.code == "HALF"),
+        "{got:?}"
+    );
+    // Calls and pulls interleave on one child.
+    let mut a = c.count(&3, "").unwrap();
+    let mut b = c.count(&3, "").unwrap();
+    assert_eq!(a.next().unwrap().unwrap(), 0);
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    assert_eq!(b.next().unwrap().unwrap(), 0);
+    assert_eq!(a.next().unwrap().unwrap(), 1);
+    drop((a, b));
+    // Dropping the consumer drops the producer in the child.
+    let marker = dir.path().join("dropped");
+    let mut w = c.watched(&marker.display().to_string()).unwrap();
+    assert_eq!(w.next().unwrap().unwrap(), 0);
+    assert_eq!(w.next().unwrap().unwrap(), 1);
+    drop(w);
+    assert_eq!(c.add(&2, &2).unwrap(), 4); // the close is processed before this call
+    assert!(marker.exists(), "the producer's destructor did not run");
+    // A crash mid-stream is a typed error, and the next call gets a fresh
+    // child. Items the producer had queued ahead of the host die with the
+    // process: what arrives is a prefix of the stream, then the error.
+    let got: Vec<_> = c.count_then_abort(&2).unwrap().collect();
+    let (last, items) = got.split_last().expect("at least the error");
+    assert!(matches!(last, Err(CallError::ProcessDied { .. })), "{got:?}");
+    let items: Vec<u64> = items.iter().map(|r| *r.as_ref().unwrap()).collect();
+    assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>());
+    assert!(items.len() <= 2);
+    assert_eq!(c.add(&1, &2).unwrap(), 3);
+    // A pull that stalls is stopped by the deadline; a stream of a dead child ends.
+    let mut s = c.stall().unwrap();
+    let mut other = c.count(&3, "").unwrap();
+    assert_eq!(s.next().unwrap().unwrap(), 0);
+    assert!(matches!(s.next(), Some(Err(CallError::Timeout { .. }))));
+    assert!(s.next().is_none());
+    assert!(matches!(other.next(), Some(Err(CallError::StreamAborted))));
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+}

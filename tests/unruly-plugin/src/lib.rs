@@ -36,6 +36,31 @@ pub trait Unruly: Send + Sync {
     fn fail(&self, code: String) -> Result<u64, PluginError>;
     /// Panics (caught at the boundary).
     fn panic(&self) -> u64;
+    /// `0..n`, then an error item of code `code` if it is not empty.
+    fn count(&self, n: u64, code: String) -> fidius::Stream<u64>;
+    /// `0..n`, then the process aborts.
+    fn count_then_abort(&self, n: u64) -> fidius::Stream<u64>;
+    /// One item, then a pull that never returns.
+    fn stall(&self) -> fidius::Stream<u64>;
+    /// Counts for ever; when the stream is dropped, creates the file `marker`.
+    fn watched(&self, marker: String) -> fidius::Stream<u64>;
+}
+
+/// Creates a file when dropped (observes that a stream's producer was dropped).
+struct Marker(String, u64);
+
+impl Iterator for Marker {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.1 += 1;
+        Some(self.1 - 1)
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, b"dropped");
+    }
 }
 
 /// Implements [`Unruly`].
@@ -111,6 +136,27 @@ impl Unruly for Wild {
     }
     fn panic(&self) -> u64 {
         panic!("the unruly plugin panicked")
+    }
+    fn count(&self, n: u64, code: String) -> fidius::Stream<u64> {
+        let tail = (!code.is_empty()).then(|| Err(PluginError::new(code, "failed mid-stream")));
+        fidius::Stream::try_from_iter((0..n).map(Ok).chain(tail))
+    }
+    fn count_then_abort(&self, n: u64) -> fidius::Stream<u64> {
+        fidius::Stream::from_iter((0..=n).inspect(move |&i| {
+            if i == n {
+                std::process::abort();
+            }
+        }))
+    }
+    fn stall(&self) -> fidius::Stream<u64> {
+        fidius::Stream::from_iter((0..2u64).inspect(|&i| {
+            if i == 1 {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }))
+    }
+    fn watched(&self, marker: String) -> fidius::Stream<u64> {
+        fidius::Stream::from_iter(Marker(marker, 0))
     }
 }
 

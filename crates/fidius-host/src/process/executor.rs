@@ -33,6 +33,8 @@ struct Spec {
 
 struct State {
     child: Option<Child>,
+    /// Counts children started; a stream belongs to one generation.
+    generation: u64,
     next_id: u64,
     failures: u32,
     last_failure: Option<Instant>,
@@ -110,6 +112,11 @@ impl Drop for InProgress<'_> {
 /// crash or a protocol violation ends the child, and the next call starts
 /// a fresh one (configured again with the same config).
 pub struct ProcessExecutor {
+    inner: Arc<Inner>,
+}
+
+/// Everything a process-isolated plugin's handle and its open streams share.
+struct Inner {
     info: PluginInfo,
     summary: Summary,
     kinds: Vec<Option<MethodKind>>,
@@ -124,8 +131,8 @@ pub struct ProcessExecutor {
 impl std::fmt::Debug for ProcessExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessExecutor")
-            .field("info", &self.info)
-            .field("runner", &self.spec.program)
+            .field("info", &self.inner.info)
+            .field("runner", &self.inner.spec.program)
             .finish()
     }
 }
@@ -372,13 +379,14 @@ impl ProcessExecutor {
             ..CallLimits::default()
         };
         let pid = AtomicU32::new(child.pid);
-        Ok(Self {
+        let inner = Inner {
             info,
             summary,
             kinds,
             spec,
             state: Mutex::new(State {
                 child: Some(child),
+                generation: 1,
                 next_id: 1,
                 failures: 0,
                 last_failure: None,
@@ -387,18 +395,31 @@ impl ProcessExecutor {
             limits: Mutex::new(limits),
             cancel: Arc::new(Cancel::new().map_err(|e| StartError::Load(LoadError::Io(e)))?),
             pid,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
         })
     }
 
     /// The process id of the current child, if one is running (never waits
     /// for a call in progress).
     pub fn child_pid(&self) -> Option<u32> {
-        Some(self.pid.load(Ordering::SeqCst)).filter(|&p| p != 0)
+        Some(self.inner.pid.load(Ordering::SeqCst)).filter(|&p| p != 0)
     }
 
     /// The options this plugin runs under.
     pub fn options(&self) -> &ProcessOptions {
-        &self.spec.opts
+        &self.inner.spec.opts
+    }
+}
+
+impl Inner {
+    fn deadline(&self) -> Option<Duration> {
+        crate::executor::scoped_deadline().or(self
+            .limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .deadline)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -491,6 +512,7 @@ impl ProcessExecutor {
             Ok((child, summary)) if summary.interface_hash == self.summary.interface_hash => {
                 self.pid.store(child.pid, Ordering::SeqCst);
                 st.child = Some(child);
+                st.generation += 1;
                 Ok(())
             }
             Ok((child, _)) => {
@@ -584,41 +606,45 @@ impl ProcessExecutor {
         CallError::ProcessDied { death, stderr }
     }
 
-    /// One call: send, wait (deadline, cancellation), receive.
-    fn call(
+    /// One exchange with the child: `make` builds the request from its id,
+    /// `answer` reads the reply (`Err(Stop)`: the child broke the protocol;
+    /// `Ok(Err(_))`: a failure the plugin reported, the child is healthy).
+    /// `stream` names the child generation a stream belongs to: such a
+    /// request never starts a child (the stream ended with the old one).
+    fn request<'a, R>(
         &self,
-        method: usize,
-        kind: MethodKind,
-        input: &[u8],
-        output: OutputSink<'_>,
-    ) -> Result<(), CallError> {
-        self.check(method, kind)?;
-        let method_u32 = u32::try_from(method).map_err(|_| CallError::InvalidMethodIndex {
-            index: method,
-            count: self.summary.method_count,
-        })?;
-        let deadline =
-            crate::executor::scoped_deadline().or(self.limits().and_then(|l| l.deadline));
+        stream: Option<u64>,
+        make: impl FnOnce(u64) -> ToChild<'a>,
+        answer: impl FnOnce(u64, ToHost<'_>) -> Result<Result<R, CallError>, Stop>,
+    ) -> Result<R, CallError> {
+        self.request_in(stream, make, answer).map(|(r, _)| r)
+    }
+
+    /// [`Self::request`], also returning the generation of the child that answered.
+    fn request_in<'a, R>(
+        &self,
+        stream: Option<u64>,
+        make: impl FnOnce(u64) -> ToChild<'a>,
+        answer: impl FnOnce(u64, ToHost<'_>) -> Result<Result<R, CallError>, Stop>,
+    ) -> Result<(R, u64), CallError> {
+        let deadline = self.deadline();
         // The deadline covers waiting for other callers, the backoff and a restart.
         let until = deadline.map(|d| Instant::now() + d);
         self.cancel.enter();
         let _in_progress = InProgress(&self.cancel);
         let mut guard = self.lock();
         let st = &mut *guard;
-        self.ensure_child(st, until, deadline)?;
+        match stream {
+            Some(generation) if st.child.is_none() || st.generation != generation => {
+                return Err(CallError::StreamAborted)
+            }
+            Some(_) => {}
+            None => self.ensure_child(st, until, deadline)?,
+        }
         let id = st.next_id;
         st.next_id += 1;
         let mut frame_buf = std::mem::take(&mut st.frame);
-        frame::encode(
-            &ToChild::Call {
-                id,
-                method: method_u32,
-                raw: kind == MethodKind::Raw,
-                input,
-            },
-            &mut frame_buf,
-        )
-        .map_err(CallError::Serialization)?;
+        frame::encode(&make(id), &mut frame_buf).map_err(CallError::Serialization)?;
         let cancel = Some(self.cancel.raw());
         let child = st.child.as_mut().expect("ensured above");
         let mark = child.tail.mark();
@@ -633,15 +659,7 @@ impl ProcessExecutor {
         let child = st.child.as_mut().expect("ensured above");
         let reply = match child.channel.recv(until, cancel, max) {
             Ok(payload) => match frame::decode::<ToHost<'_>>(payload) {
-                Ok(ToHost::Reply { id: got, result }) if got == id => {
-                    Ok(result.map_err(CallError::from).and_then(output))
-                }
-                Ok(ToHost::Reply { id: got, .. }) => Err(Stop::Protocol(format!(
-                    "the answer to call {got} arrived for call {id}"
-                ))),
-                Ok(_) => Err(Stop::Protocol(
-                    "an unexpected message arrived for a call".into(),
-                )),
+                Ok(msg) => answer(id, msg),
                 Err(e) => Err(Stop::Protocol(format!("an undecodable answer: {e}"))),
             },
             Err(stop) => Err(stop),
@@ -650,25 +668,160 @@ impl ProcessExecutor {
             Ok(result) => {
                 st.failures = 0;
                 st.last_failure = None;
-                result
+                result.map(|r| (r, st.generation))
             }
             Err(stop) => Err(self.end_child(st, stop, deadline, mark)),
+        }
+    }
+
+    /// A unary or raw call.
+    fn call(
+        &self,
+        method: usize,
+        kind: MethodKind,
+        input: &[u8],
+        output: OutputSink<'_>,
+    ) -> Result<(), CallError> {
+        self.check(method, kind)?;
+        let method = self.method_u32(method)?;
+        self.request(
+            None,
+            |id| ToChild::Call {
+                id,
+                method,
+                raw: kind == MethodKind::Raw,
+                input,
+            },
+            |id, msg| match msg {
+                ToHost::Reply { id: got, result } if got == id => {
+                    Ok(result.map_err(CallError::from).and_then(output))
+                }
+                other => Err(unexpected(id, &other)),
+            },
+        )
+    }
+
+    fn method_u32(&self, method: usize) -> Result<u32, CallError> {
+        u32::try_from(method).map_err(|_| CallError::InvalidMethodIndex {
+            index: method,
+            count: self.summary.method_count,
+        })
+    }
+}
+
+/// The protocol error for a reply that does not answer request `id`.
+fn unexpected(id: u64, msg: &ToHost<'_>) -> Stop {
+    match msg {
+        ToHost::Reply { id: got, .. } | ToHost::Items { id: got, .. } => Stop::Protocol(format!(
+            "the answer to request {got} arrived for request {id}"
+        )),
+        _ => Stop::Protocol(format!("an unexpected message arrived for request {id}")),
+    }
+}
+
+/// A server stream produced in the child. The child runs the producer
+/// ahead of the consumer into a small bounded queue (64 items / 256 KiB), and
+/// each pull request takes what is queued, so items arrive as soon as they
+/// are produced and in batches when the producer is faster. The stream ends
+/// with the child that produced it.
+struct ProcessStream {
+    inner: Arc<Inner>,
+    generation: u64,
+    stream: u64,
+    pending: std::collections::VecDeque<Vec<u8>>,
+    end: Option<Result<(), CallError>>,
+    item: Vec<u8>,
+    done: bool,
+}
+
+impl crate::stream::RawSource for ProcessStream {
+    fn pull(&mut self) -> crate::stream::RawItem<'_> {
+        use crate::stream::RawItem;
+        if self.done {
+            return RawItem::End;
+        }
+        if self.pending.is_empty() && self.end.is_none() {
+            let stream = self.stream;
+            let (pending, end) = (&mut self.pending, &mut self.end);
+            let got = self.inner.request(
+                Some(self.generation),
+                |id| ToChild::Pull { id, stream },
+                |id, msg| match msg {
+                    ToHost::Items {
+                        id: got,
+                        items,
+                        end: last,
+                    } if got == id => {
+                        if items.is_empty() && last.is_none() {
+                            return Err(Stop::Protocol("an empty batch of stream items".into()));
+                        }
+                        pending.extend(items.into_iter().map(<[u8]>::to_vec));
+                        *end = last.map(|r| r.map_err(CallError::from));
+                        Ok(Ok(()))
+                    }
+                    other => Err(unexpected(id, &other)),
+                },
+            );
+            if let Err(e) = got {
+                self.done = true;
+                return RawItem::Error(e);
+            }
+        }
+        if let Some(item) = self.pending.pop_front() {
+            self.item = item;
+            return RawItem::Item(&self.item);
+        }
+        self.done = true;
+        match self.end.take() {
+            Some(Err(e)) => RawItem::Error(e),
+            _ => RawItem::End,
+        }
+    }
+}
+
+impl Drop for ProcessStream {
+    fn drop(&mut self) {
+        // A stream that ended in the child was already removed there.
+        if self.done || self.end.is_some() {
+            return;
+        }
+        // Tell the child to drop its stream (its destructor runs there);
+        // no answer is awaited.
+        let mut st = self.inner.lock();
+        if st.generation != self.generation {
+            return;
+        }
+        let mut buf = Vec::new();
+        if frame::encode(
+            &ToChild::CloseStream {
+                stream: self.stream,
+            },
+            &mut buf,
+        )
+        .is_ok()
+        {
+            if let Some(child) = st.child.as_mut() {
+                let soon = Some(Instant::now() + Duration::from_secs(1));
+                if child.channel.send(&buf, soon, None).is_err() {
+                    tracing::debug!("could not tell the plugin process to close a stream");
+                }
+            }
         }
     }
 }
 
 impl PluginExecutor for ProcessExecutor {
     fn info(&self) -> &PluginInfo {
-        &self.info
+        &self.inner.info
     }
 
     fn method_count(&self) -> u32 {
-        self.summary.method_count
+        self.inner.summary.method_count
     }
 
     fn call_raw(&self, method: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
         let mut out = Vec::new();
-        self.call(method, MethodKind::Raw, input, &mut |b| {
+        self.inner.call(method, MethodKind::Raw, input, &mut |b| {
             out.extend_from_slice(b);
             Ok(())
         })?;
@@ -681,7 +834,7 @@ impl PluginExecutor for ProcessExecutor {
         input: &[u8],
         output: OutputSink<'_>,
     ) -> Result<(), CallError> {
-        self.call(method, MethodKind::Unary, input, output)
+        self.inner.call(method, MethodKind::Unary, input, output)
     }
 
     fn set_limits(&self, limits: CallLimits) -> Result<(), CallError> {
@@ -691,20 +844,21 @@ impl PluginExecutor for ProcessExecutor {
                 message: "a process-isolated plugin takes only a deadline here; memory and CPU caps are ProcessOptions::max_memory and ::cpu_time (fuel is WASM-only)".into(),
             });
         }
-        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+        *self.inner.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
         Ok(())
     }
 
     fn limits(&self) -> Option<CallLimits> {
-        Some(*self.limits.lock().unwrap_or_else(|p| p.into_inner()))
+        Some(*self.inner.limits.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn method_kind(&self, method: usize) -> Option<MethodKind> {
-        self.kinds.get(method).copied().flatten()
+        self.inner.kinds.get(method).copied().flatten()
     }
 
     fn method_metadata(&self, method: u32) -> Vec<(&str, &str)> {
-        self.summary
+        self.inner
+            .summary
             .method_metadata
             .get(method as usize)
             .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
@@ -712,7 +866,8 @@ impl PluginExecutor for ProcessExecutor {
     }
 
     fn trait_metadata(&self) -> Vec<(&str, &str)> {
-        self.summary
+        self.inner
+            .summary
             .trait_metadata
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -722,10 +877,30 @@ impl PluginExecutor for ProcessExecutor {
     fn call_server_stream(
         &self,
         method: usize,
-        _input: &[u8],
+        input: &[u8],
     ) -> Result<crate::stream::RawStream, CallError> {
-        self.check(method, MethodKind::ServerStream)?;
-        Err(no_streams())
+        let inner = &self.inner;
+        inner.check(method, MethodKind::ServerStream)?;
+        let method = inner.method_u32(method)?;
+        let (stream, generation) = inner.request_in(
+            None,
+            |id| ToChild::OpenStream { id, method, input },
+            |id, msg| match msg {
+                ToHost::Reply { id: got, result } if got == id => {
+                    Ok(result.map(|_| id).map_err(CallError::from))
+                }
+                other => Err(unexpected(id, &other)),
+            },
+        )?;
+        Ok(Box::new(ProcessStream {
+            generation,
+            inner: Arc::clone(inner),
+            stream,
+            pending: Default::default(),
+            end: None,
+            item: Vec::new(),
+            done: false,
+        }))
     }
 
     fn call_client_stream(
@@ -735,7 +910,7 @@ impl PluginExecutor for ProcessExecutor {
         _input: &[u8],
         _output: OutputSink<'_>,
     ) -> Result<(), CallError> {
-        self.check(method, MethodKind::ClientStream)?;
+        self.inner.check(method, MethodKind::ClientStream)?;
         Err(no_streams())
     }
 
@@ -745,12 +920,12 @@ impl PluginExecutor for ProcessExecutor {
         _stream: crate::stream::OwnedStreamHandle,
         _input: &[u8],
     ) -> Result<crate::stream::RawStream, CallError> {
-        self.check(method, MethodKind::BidiStream)?;
+        self.inner.check(method, MethodKind::BidiStream)?;
         Err(no_streams())
     }
 
     fn cancel_handle(&self) -> Option<CancelHandle> {
-        let cancel = Arc::clone(&self.cancel);
+        let cancel = Arc::clone(&self.inner.cancel);
         Some(CancelHandle::new(move || cancel.fire()))
     }
 
@@ -762,11 +937,11 @@ impl PluginExecutor for ProcessExecutor {
 fn no_streams() -> CallError {
     CallError::Backend {
         runtime: "process".into(),
-        message: "streams are not carried across the process boundary yet; load this plugin in process to stream".into(),
+        message: "client and bidirectional streams are not carried across the process boundary yet (server streams are); load this plugin in process for them".into(),
     }
 }
 
-impl Drop for ProcessExecutor {
+impl Drop for Inner {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(child) = st.child.take() {

@@ -44,6 +44,18 @@ pub(crate) enum ToChild<'a> {
         #[serde(borrow)]
         input: &'a [u8],
     },
+    /// Starts server stream `id` of slot `method`.
+    OpenStream {
+        id: u64,
+        method: u32,
+        #[serde(borrow)]
+        input: &'a [u8],
+    },
+    /// The next items of stream `stream` (answered by `Items { id, .. }`
+    /// once at least one item, or the end, is there).
+    Pull { id: u64, stream: u64 },
+    /// Drops stream `stream` (no answer).
+    CloseStream { stream: u64 },
 }
 
 /// Child → host.
@@ -62,6 +74,15 @@ pub(crate) enum ToHost<'a> {
         id: u64,
         #[serde(borrow)]
         result: Result<&'a [u8], WireCallError>,
+    },
+    /// The answer to pull `id`: the items produced so far (one at least,
+    /// unless the stream ended), then its end if it came.
+    Items {
+        id: u64,
+        #[serde(borrow)]
+        items: Vec<&'a [u8]>,
+        /// `Some(Ok)`: the clean end; `Some(Err)`: a failure that ended it.
+        end: Option<Result<(), WireCallError>>,
     },
 }
 

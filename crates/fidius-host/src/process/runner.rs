@@ -7,9 +7,11 @@
 //! runner before `main`, so a host needs no separate binary.
 
 use super::frame::{
-    self, Summary, ToChild, ToHost, WireLoadError, LIBRARY_ENV, RUNNER_ENV, SELF_RUNNER_ENV,
+    self, Summary, ToChild, ToHost, WireCallError, WireLoadError, LIBRARY_ENV, RUNNER_ENV,
+    SELF_RUNNER_ENV,
 };
 use crate::executor::{CdylibExecutor, PluginExecutor};
+use crate::stream::RawItem;
 use fidius_core::MethodKind;
 use std::io::{self, Read, Write};
 use std::os::fd::FromRawFd;
@@ -172,35 +174,75 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
         summary: Box::new(summary(&exec)),
     })?;
     let mut result = Vec::new();
+    let mut streams: std::collections::HashMap<u64, Producer> = std::collections::HashMap::new();
     while conn.recv(&mut inbuf)?.is_some() {
         let msg = frame::decode::<ToChild<'_>>(&inbuf).map_err(io::Error::other)?;
-        let ToChild::Call {
-            id,
-            method,
-            raw,
-            input,
-        } = msg
-        else {
-            return Err(io::Error::other("a second hello"));
-        };
-        result.clear();
-        let outcome = if raw {
-            exec.call_raw(method as usize, input)
-                .map(|out| result = out)
-        } else {
-            exec.call_wire(method as usize, input, &mut |bytes| {
-                result.extend_from_slice(bytes);
-                Ok(())
-            })
-        };
-        let reply = ToHost::Reply {
-            id,
-            result: outcome.map(|()| result.as_slice()).map_err(Into::into),
-        };
-        conn.send(&reply)?;
-        if result.capacity() > 4 << 20 {
-            result = Vec::new();
+        match msg {
+            ToChild::Call {
+                id,
+                method,
+                raw,
+                input,
+            } => {
+                result.clear();
+                let outcome = if raw {
+                    exec.call_raw(method as usize, input)
+                        .map(|out| result = out)
+                } else {
+                    exec.call_wire(method as usize, input, &mut |bytes| {
+                        result.extend_from_slice(bytes);
+                        Ok(())
+                    })
+                };
+                conn.send(&ToHost::Reply {
+                    id,
+                    result: outcome.map(|()| result.as_slice()).map_err(Into::into),
+                })?;
+                if result.capacity() > 4 << 20 {
+                    result = Vec::new();
+                }
+            }
+            ToChild::OpenStream { id, method, input } => {
+                let outcome = exec
+                    .call_server_stream(method as usize, input)
+                    .map(|source| {
+                        streams.insert(id, Producer::start(source));
+                    });
+                conn.send(&ToHost::Reply {
+                    id,
+                    result: outcome.map(|()| &[][..]).map_err(Into::into),
+                })?;
+            }
+            ToChild::Pull { id, stream } => {
+                let Some(producer) = streams.get(&stream) else {
+                    conn.send(&ToHost::Items {
+                        id,
+                        items: Vec::new(),
+                        end: Some(Err(WireCallError::Other(format!(
+                            "no open stream {stream}"
+                        )))),
+                    })?;
+                    continue;
+                };
+                let (batch, end) = producer.take();
+                let items: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+                let ended = end.is_some();
+                conn.send(&ToHost::Items { id, items, end })?;
+                if ended {
+                    streams.remove(&stream);
+                }
+            }
+            ToChild::CloseStream { stream } => {
+                if let Some(producer) = streams.remove(&stream) {
+                    producer.close();
+                }
+            }
+            ToChild::Hello { .. } => return Err(io::Error::other("a second hello")),
         }
+    }
+    // Streams first: they may point into the instance.
+    for (_, producer) in streams.drain() {
+        producer.close();
     }
     // The host is gone or done: destroy the instance and exit.
     drop(exec);
@@ -270,5 +312,112 @@ fn summary(exec: &CdylibExecutor) -> Summary {
             .collect(),
         trait_metadata: owned(PluginExecutor::trait_metadata(exec)),
         pid: std::process::id(),
+    }
+}
+
+/// Items a producer may run ahead of the host.
+const AHEAD_ITEMS: usize = 64;
+/// Bytes a producer may run ahead of the host.
+const AHEAD_BYTES: usize = 256 << 10;
+
+#[derive(Default)]
+struct Queue {
+    items: std::collections::VecDeque<Vec<u8>>,
+    bytes: usize,
+    end: Option<Result<(), WireCallError>>,
+    closed: bool,
+    finished: bool,
+}
+
+/// A server stream's producer, pulled on its own thread into a bounded
+/// queue (backpressure: it waits while the queue is full).
+struct Producer {
+    shared: std::sync::Arc<(std::sync::Mutex<Queue>, std::sync::Condvar)>,
+}
+
+impl Producer {
+    fn start(mut source: crate::stream::RawStream) -> Self {
+        let shared = std::sync::Arc::new((
+            std::sync::Mutex::new(Queue::default()),
+            std::sync::Condvar::new(),
+        ));
+        let s = std::sync::Arc::clone(&shared);
+        let run = move || {
+            let (lock, cv) = &*s;
+            loop {
+                {
+                    let q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let q = cv
+                        .wait_while(q, |q| {
+                            !q.closed && (q.items.len() >= AHEAD_ITEMS || q.bytes >= AHEAD_BYTES)
+                        })
+                        .unwrap_or_else(|p| p.into_inner());
+                    if q.closed {
+                        break;
+                    }
+                }
+                let step = match source.pull() {
+                    RawItem::Item(bytes) => Ok(bytes.to_vec()),
+                    RawItem::Error(e) => Err(Some(WireCallError::from(e))),
+                    RawItem::End => Err(None),
+                };
+                let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                match step {
+                    Ok(item) => {
+                        q.bytes += item.len();
+                        q.items.push_back(item);
+                    }
+                    Err(e) => {
+                        q.end = Some(e.map_or(Ok(()), Err));
+                        cv.notify_all();
+                        break;
+                    }
+                }
+                cv.notify_all();
+            }
+            // The producer's destructor runs here, in the plugin.
+            drop(source);
+            let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+            q.finished = true;
+            cv.notify_all();
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("fidius-stream".into())
+            .spawn(run)
+        {
+            let (lock, _) = &*shared;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).end = Some(Err(WireCallError::Other(
+                format!("could not start the stream's producer thread: {e}"),
+            )));
+        }
+        Self { shared }
+    }
+
+    /// Waits for at least one item or the end, then takes what is queued
+    /// (and the end, once the queue is drained).
+    fn take(&self) -> (Vec<Vec<u8>>, Option<Result<(), WireCallError>>) {
+        let (lock, cv) = &*self.shared;
+        let q = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = cv
+            .wait_while(q, |q| q.items.is_empty() && q.end.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        let batch: Vec<Vec<u8>> = q.items.drain(..).collect();
+        q.bytes = 0;
+        let end = q.end.take();
+        cv.notify_all();
+        (batch, end)
+    }
+
+    /// Stops the producer and drops the plugin's stream, waiting briefly so
+    /// the destructor has run before the next request (unless the producer
+    /// is stuck inside the plugin).
+    fn close(self) {
+        let (lock, cv) = &*self.shared;
+        let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+        q.closed = true;
+        cv.notify_all();
+        let _ = cv
+            .wait_timeout_while(q, std::time::Duration::from_millis(500), |q| !q.finished)
+            .unwrap_or_else(|p| p.into_inner());
     }
 }
