@@ -563,7 +563,10 @@ fn server_streams_cross_the_process_boundary() {
     // process: what arrives is a prefix of the stream, then the error.
     let got: Vec<_> = c.count_then_abort(&2).unwrap().collect();
     let (last, items) = got.split_last().expect("at least the error");
-    assert!(matches!(last, Err(CallError::ProcessDied { .. })), "{got:?}");
+    assert!(
+        matches!(last, Err(CallError::ProcessDied { .. })),
+        "{got:?}"
+    );
     let items: Vec<u64> = items.iter().map(|r| *r.as_ref().unwrap()).collect();
     assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>());
     assert!(items.len() <= 2);
@@ -576,4 +579,33 @@ fn server_streams_cross_the_process_boundary() {
     assert!(s.next().is_none());
     assert!(matches!(other.next(), Some(Err(CallError::StreamAborted))));
     assert_eq!(c.add(&1, &1).unwrap(), 2);
+}
+
+#[test]
+fn client_streams_cross_the_process_boundary() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(
+        dir.path(),
+        ProcessOptions::default().deadline(Duration::from_secs(20)),
+    );
+    let c = wild(&host);
+    assert_eq!(c.weigh(&100, 0..10u64, &u64::MAX).unwrap(), (10, 145));
+    // Pull-based: the plugin stops at 9, so an endless host iterator is fine,
+    // and the host produced only what the plugin asked for.
+    let produced = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = std::sync::Arc::clone(&produced);
+    let items = (0u64..).inspect(move |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert_eq!(c.weigh(&0, items, &9).unwrap(), (9, 36));
+    assert_eq!(produced.load(std::sync::atomic::Ordering::SeqCst), 10);
+    // An empty stream, and a call right after on the same child.
+    assert_eq!(c.weigh(&5, Vec::<u64>::new(), &0).unwrap(), (0, 5));
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    // A deadline stops a client-streaming call whose host items never come.
+    let slow = (0u64..).inspect(|_| std::thread::sleep(Duration::from_millis(300)));
+    let r = fidius_host::with_deadline(Duration::from_millis(100), || c.weigh(&0, slow, &5));
+    assert!(matches!(r, Err(CallError::Timeout { .. })), "{r:?}");
+    assert_eq!(c.weigh(&1, 1..=3u64, &0).unwrap(), (3, 7));
 }

@@ -44,6 +44,9 @@ pub trait Unruly: Send + Sync {
     fn stall(&self) -> fidius::Stream<u64>;
     /// Counts for ever; when the stream is dropped, creates the file `marker`.
     fn watched(&self, marker: String) -> fidius::Stream<u64>;
+    /// Sums the host's items until one equals `stop` (not counted), and
+    /// adds `offset`: `(items taken, total)`.
+    fn weigh(&self, offset: u64, items: fidius::Stream<u64>, stop: u64) -> (u64, u64);
 }
 
 /// Creates a file when dropped (observes that a stream's producer was dropped).
@@ -157,6 +160,17 @@ impl Unruly for Wild {
     }
     fn watched(&self, marker: String) -> fidius::Stream<u64> {
         fidius::Stream::from_iter(Marker(marker, 0))
+    }
+    fn weigh(&self, offset: u64, mut items: fidius::Stream<u64>, stop: u64) -> (u64, u64) {
+        let (mut n, mut total) = (0, offset);
+        while let Some(v) = items.next_item() {
+            if v == stop {
+                break;
+            }
+            n += 1;
+            total += v;
+        }
+        (n, total)
     }
 }
 

@@ -7,6 +7,7 @@ use super::ProcessOptions;
 use crate::error::{CallError, LoadError, ProcessDeath};
 use crate::executor::{CallLimits, CancelHandle, OutputSink, PluginExecutor};
 use crate::info::{PluginInfo, PluginRuntimeKind};
+use fidius_core::stream_ffi::StreamPuller;
 use fidius_core::{BufferStrategyKind, MethodKind};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
@@ -617,13 +618,14 @@ impl Inner {
         make: impl FnOnce(u64) -> ToChild<'a>,
         answer: impl FnOnce(u64, ToHost<'_>) -> Result<Result<R, CallError>, Stop>,
     ) -> Result<R, CallError> {
-        self.request_in(stream, make, answer).map(|(r, _)| r)
+        self.request_in(stream, None, make, answer).map(|(r, _)| r)
     }
 
     /// [`Self::request`], also returning the generation of the child that answered.
     fn request_in<'a, R>(
         &self,
         stream: Option<u64>,
+        mut feeder: Option<&mut StreamPuller>,
         make: impl FnOnce(u64) -> ToChild<'a>,
         answer: impl FnOnce(u64, ToHost<'_>) -> Result<Result<R, CallError>, Stop>,
     ) -> Result<(R, u64), CallError> {
@@ -656,13 +658,46 @@ impl Inner {
             return Err(self.end_child(st, stop, deadline, mark));
         }
         let max = self.spec.opts.max_frame;
-        let child = st.child.as_mut().expect("ensured above");
-        let reply = match child.channel.recv(until, cancel, max) {
-            Ok(payload) => match frame::decode::<ToHost<'_>>(payload) {
-                Ok(msg) => answer(id, msg),
-                Err(e) => Err(Stop::Protocol(format!("an undecodable answer: {e}"))),
-            },
-            Err(stop) => Err(stop),
+        let mut answer = Some(answer);
+        let reply = loop {
+            let child = st.child.as_mut().expect("ensured above");
+            // A client-streaming call asks for the host's items one at a time.
+            let wants_input = match child.channel.recv(until, cancel, max) {
+                Ok(payload) => match frame::decode::<ToHost<'_>>(payload) {
+                    Ok(ToHost::PullInput { id: got }) if got == id && feeder.is_some() => true,
+                    Ok(msg) => break (answer.take().expect("answered once"))(id, msg),
+                    Err(e) => break Err(Stop::Protocol(format!("an undecodable answer: {e}"))),
+                },
+                Err(stop) => break Err(stop),
+            };
+            debug_assert!(wants_input);
+            let puller = feeder.as_deref_mut().expect("checked above");
+            let mut buf = std::mem::take(&mut st.frame);
+            let encoded = {
+                use fidius_core::stream_ffi::Pulled;
+                let pulled = puller.pull();
+                let step = match &pulled {
+                    Pulled::Item(bytes) => Some(Ok(*bytes)),
+                    Pulled::End => None,
+                    Pulled::Error(bytes) => Some(Err(
+                        crate::executor::cdylib::decode_plugin_error(bytes).into(),
+                    )),
+                    Pulled::Panic(msg) => Some(Err(CallError::Panic(msg.clone()).into())),
+                    Pulled::Failed(code) => {
+                        Some(Err(crate::executor::cdylib::status_error(*code).into()))
+                    }
+                };
+                frame::encode(&ToChild::Input { id, step }, &mut buf)
+            };
+            if let Err(e) = encoded {
+                break Ok(Err(CallError::Serialization(e)));
+            }
+            let child = st.child.as_mut().expect("ensured above");
+            let sent = child.channel.send(&buf, until, cancel);
+            st.frame = buf;
+            if let Err(stop) = sent {
+                break Err(stop);
+            }
         };
         match reply {
             Ok(result) => {
@@ -714,6 +749,9 @@ fn unexpected(id: u64, msg: &ToHost<'_>) -> Stop {
     match msg {
         ToHost::Reply { id: got, .. } | ToHost::Items { id: got, .. } => Stop::Protocol(format!(
             "the answer to request {got} arrived for request {id}"
+        )),
+        ToHost::PullInput { id: got } => Stop::Protocol(format!(
+            "request {got} asked for stream items, but request {id} has none to give"
         )),
         _ => Stop::Protocol(format!("an unexpected message arrived for request {id}")),
     }
@@ -884,6 +922,7 @@ impl PluginExecutor for ProcessExecutor {
         let method = inner.method_u32(method)?;
         let (stream, generation) = inner.request_in(
             None,
+            None,
             |id| ToChild::OpenStream { id, method, input },
             |id, msg| match msg {
                 ToHost::Reply { id: got, result } if got == id => {
@@ -906,12 +945,29 @@ impl PluginExecutor for ProcessExecutor {
     fn call_client_stream(
         &self,
         method: usize,
-        _stream: crate::stream::OwnedStreamHandle,
-        _input: &[u8],
-        _output: OutputSink<'_>,
+        stream: crate::stream::OwnedStreamHandle,
+        input: &[u8],
+        output: OutputSink<'_>,
     ) -> Result<(), CallError> {
-        self.inner.check(method, MethodKind::ClientStream)?;
-        Err(no_streams())
+        let inner = &self.inner;
+        inner.check(method, MethodKind::ClientStream)?;
+        let method = inner.method_u32(method)?;
+        // SAFETY: the handle is ours (taken by value); the puller drives it
+        // from this thread and drops it once, when the call ends.
+        let mut puller = unsafe { StreamPuller::new(stream.into_raw()) };
+        inner
+            .request_in(
+                None,
+                Some(&mut puller),
+                |id| ToChild::CallClientStream { id, method, input },
+                |id, msg| match msg {
+                    ToHost::Reply { id: got, result } if got == id => {
+                        Ok(result.map_err(CallError::from).and_then(output))
+                    }
+                    other => Err(unexpected(id, &other)),
+                },
+            )
+            .map(|((), _)| ())
     }
 
     fn call_bidi_stream(
@@ -937,7 +993,7 @@ impl PluginExecutor for ProcessExecutor {
 fn no_streams() -> CallError {
     CallError::Backend {
         runtime: "process".into(),
-        message: "client and bidirectional streams are not carried across the process boundary yet (server streams are); load this plugin in process for them".into(),
+        message: "bidirectional streams are not carried across the process boundary yet (server and client streams are); load this plugin in process for them".into(),
     }
 }
 

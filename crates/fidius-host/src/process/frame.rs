@@ -56,6 +56,21 @@ pub(crate) enum ToChild<'a> {
     Pull { id: u64, stream: u64 },
     /// Drops stream `stream` (no answer).
     CloseStream { stream: u64 },
+    /// Calls client-streaming slot `method`; while it runs, the child asks
+    /// for the host's items with `PullInput`, answered by `Input`.
+    CallClientStream {
+        id: u64,
+        method: u32,
+        #[serde(borrow)]
+        input: &'a [u8],
+    },
+    /// One of the host's items for call `id` (`None`: the end; `Some(Err)`:
+    /// a failure that ends the stream).
+    Input {
+        id: u64,
+        #[serde(borrow)]
+        step: Option<Result<&'a [u8], WireCallError>>,
+    },
 }
 
 /// Child → host.
@@ -75,6 +90,8 @@ pub(crate) enum ToHost<'a> {
         #[serde(borrow)]
         result: Result<&'a [u8], WireCallError>,
     },
+    /// Call `id` (client-streaming) wants the host's next item.
+    PullInput { id: u64 },
     /// The answer to pull `id`: the items produced so far (one at least,
     /// unless the stream ended), then its end if it came.
     Items {

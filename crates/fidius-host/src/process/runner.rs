@@ -237,6 +237,38 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                     producer.close();
                 }
             }
+            ToChild::CallClientStream { id, method, input } => {
+                let active = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+                let remote = RemoteInput {
+                    sock: conn.sock.try_clone()?,
+                    id,
+                    active: std::sync::Arc::clone(&active),
+                    inbuf: Vec::new(),
+                    out: Vec::new(),
+                    done: false,
+                };
+                // SAFETY: a fresh producer handle, owned by the OwnedStreamHandle.
+                let handle = unsafe {
+                    crate::stream::OwnedStreamHandle::from_raw(
+                        fidius_core::stream_ffi::producer_handle_encoded(remote),
+                    )
+                };
+                result.clear();
+                let outcome = exec.call_client_stream(method as usize, handle, input, &mut |b| {
+                    result.extend_from_slice(b);
+                    Ok(())
+                });
+                // The host's items end with the call: a stream the plugin kept
+                // must not touch the channel afterwards.
+                active.store(false, std::sync::atomic::Ordering::SeqCst);
+                conn.send(&ToHost::Reply {
+                    id,
+                    result: outcome.map(|()| result.as_slice()).map_err(Into::into),
+                })?;
+            }
+            ToChild::Input { .. } => {
+                return Err(io::Error::other("stream items arrived outside a call"))
+            }
             ToChild::Hello { .. } => return Err(io::Error::other("a second hello")),
         }
     }
@@ -419,5 +451,78 @@ impl Producer {
         let _ = cv
             .wait_timeout_while(q, std::time::Duration::from_millis(500), |q| !q.finished)
             .unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// The host's items of a client-streaming call, pulled over the channel one
+/// per `next` while the call runs (on the call's thread: the main loop is
+/// inside the call and does not read the channel meanwhile).
+struct RemoteInput {
+    sock: UnixStream,
+    id: u64,
+    active: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    done: bool,
+}
+
+impl RemoteInput {
+    fn exchange(&mut self) -> io::Result<Option<Result<Vec<u8>, fidius_core::PluginError>>> {
+        frame::encode(&ToHost::PullInput { id: self.id }, &mut self.out)
+            .map_err(io::Error::other)?;
+        (&self.sock).write_all(&self.out)?;
+        let mut header = [0u8; 4];
+        (&self.sock).read_exact(&mut header)?;
+        let len = frame::frame_len(header).map_err(io::Error::other)?;
+        self.inbuf.clear();
+        self.inbuf.resize(len, 0);
+        (&self.sock).read_exact(&mut self.inbuf)?;
+        match frame::decode::<ToChild<'_>>(&self.inbuf).map_err(io::Error::other)? {
+            ToChild::Input { id, step } if id == self.id => Ok(step.map(|r| {
+                r.map(<[u8]>::to_vec).map_err(|e| match e {
+                    WireCallError::Plugin(p) => p,
+                    other => fidius_core::PluginError::new(
+                        "HOST_STREAM_FAILED",
+                        crate::CallError::from(other).to_string(),
+                    ),
+                })
+            })),
+            _ => Err(io::Error::other(
+                "the host answered a stream pull with another message",
+            )),
+        }
+    }
+}
+
+impl Iterator for RemoteInput {
+    type Item = Result<Vec<u8>, fidius_core::PluginError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if !self.active.load(std::sync::atomic::Ordering::SeqCst) {
+            self.done = true;
+            return Some(Err(fidius_core::PluginError::new(
+                "STREAM_CLOSED",
+                "the host's items end with the call they were passed to",
+            )));
+        }
+        match self.exchange() {
+            Ok(Some(Ok(item))) => Some(Ok(item)),
+            Ok(Some(Err(e))) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                // The channel is broken: nothing more can be said to the host.
+                eprintln!("fidius runner: the host's stream failed: {e}");
+                std::process::exit(70);
+            }
+        }
     }
 }
