@@ -236,21 +236,12 @@ impl CdylibExecutor {
 
     #[inline(always)]
     fn check(&self, index: usize, attempted: MethodKind) -> Result<*const c_void, CallError> {
-        if index >= self.method_count as usize {
-            return Err(CallError::InvalidMethodIndex {
-                index,
-                count: self.method_count,
-            });
-        }
-        if let Some(declared) = self.kinds[index] {
-            if declared != attempted {
-                return Err(CallError::CallKindMismatch {
-                    index,
-                    declared,
-                    attempted,
-                });
-            }
-        }
+        super::check_call(
+            index,
+            self.method_count,
+            self.kinds.get(index).copied().flatten(),
+            attempted,
+        )?;
         // Every slot is pointer-sized; required slots are never null, optional ones may be.
         // SAFETY: `index < method_count` and the vtable has `method_count` slots.
         let slot = unsafe { *(self.vtable as *const *const c_void).add(index) };

@@ -281,6 +281,27 @@ pub trait PluginExecutor: Send + Sync {
     }
 }
 
+/// The index and call-kind checks every backend makes before a call:
+/// `index < count`, and the kind recorded for the method (if any) is `attempted`.
+pub(crate) fn check_call(
+    index: usize,
+    count: u32,
+    declared: Option<MethodKind>,
+    attempted: MethodKind,
+) -> Result<(), CallError> {
+    if index >= count as usize {
+        return Err(CallError::InvalidMethodIndex { index, count });
+    }
+    match declared {
+        Some(declared) if declared != attempted => Err(CallError::CallKindMismatch {
+            index,
+            declared,
+            attempted,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn unsupported(info: &PluginInfo, what: &str) -> CallError {
     CallError::Backend {
         runtime: format!("{:?}", info.runtime).to_lowercase(),

@@ -33,7 +33,9 @@ pub(crate) enum Stop {
 /// deadline and a cancellation descriptor).
 pub(crate) struct Channel {
     sock: UnixStream,
+    /// Bytes read; `buf[..start]` is the frame returned last.
     buf: Vec<u8>,
+    start: usize,
 }
 
 impl Channel {
@@ -128,41 +130,47 @@ impl Channel {
         Ok(())
     }
 
-    /// Reads until `buf` holds `want` bytes, growing it only as bytes
-    /// arrive (an announced length is never allocated up front).
+    /// Reads until `buf[start..]` holds `want` bytes: waits for readability
+    /// first (a reply is rarely there already), then reads what is available,
+    /// growing the buffer only as bytes arrive (an announced length is never
+    /// allocated up front).
     fn fill(
-        &self,
-        buf: &mut Vec<u8>,
+        &mut self,
         want: usize,
         deadline: Option<Instant>,
         cancel: Option<RawFd>,
         frame_started: bool,
     ) -> Result<(), Stop> {
-        while buf.len() < want {
-            let room = (want - buf.len()).min(1 << 20);
-            buf.reserve(room);
-            let spare = buf.spare_capacity_mut();
-            let room = room.min(spare.len());
-            // SAFETY: reading at most `room` bytes into the vector's spare capacity.
-            let n = unsafe { libc::read(self.sock.as_raw_fd(), spare.as_mut_ptr().cast(), room) };
+        while self.buf.len() - self.start < want {
+            self.wait(libc::POLLIN, deadline, cancel)?;
+            let missing = want - (self.buf.len() - self.start);
+            self.buf.reserve(missing.clamp(64 << 10, 1 << 20));
+            let spare = self.buf.spare_capacity_mut();
+            // SAFETY: reading at most `spare.len()` bytes into the vector's spare capacity.
+            let n = unsafe {
+                libc::read(
+                    self.sock.as_raw_fd(),
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
+                )
+            };
             if n > 0 {
-                // SAFETY: `read` initialised `n <= room` bytes past the length.
-                unsafe { buf.set_len(buf.len() + n as usize) };
+                // SAFETY: `read` initialised `n` bytes past the length.
+                unsafe { self.buf.set_len(self.buf.len() + n as usize) };
                 continue;
             }
             if n == 0 {
-                if buf.is_empty() && !frame_started {
+                let have = self.buf.len() - self.start;
+                if have == 0 && !frame_started {
                     return Err(Stop::Closed);
                 }
                 return Err(Stop::Protocol(format!(
-                    "the channel closed in the middle of a frame ({} of {want} bytes)",
-                    buf.len()
+                    "the channel closed in the middle of a frame ({have} of {want} bytes)"
                 )));
             }
             let e = io::Error::last_os_error();
             match e.kind() {
-                io::ErrorKind::WouldBlock => self.wait(libc::POLLIN, deadline, cancel)?,
-                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
                 io::ErrorKind::ConnectionReset => return Err(Stop::Closed),
                 _ => return Err(Stop::Io(e)),
             }
@@ -171,34 +179,31 @@ impl Channel {
     }
 
     /// Reads one frame of at most `max` bytes and returns its payload
-    /// (borrowed until the next receive).
+    /// (borrowed until the next receive). Bytes read past it are kept for
+    /// the next receive.
     pub(crate) fn recv(
         &mut self,
         deadline: Option<Instant>,
         cancel: Option<RawFd>,
         max: usize,
     ) -> Result<&[u8], Stop> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let got = self.fill(&mut buf, 4, deadline, cancel, false).and_then(|()| {
-            let header: [u8; 4] = buf[..4].try_into().expect("four bytes were read");
-            let len = frame::frame_len(header).map_err(Stop::Protocol)?;
-            if len > max {
-                return Err(Stop::Protocol(format!(
-                    "a frame of {len} bytes was announced; at most {max} are accepted (ProcessOptions::max_frame)"
-                )));
-            }
-            buf.clear();
-            self.fill(&mut buf, len, deadline, cancel, true)
-        });
-        self.buf = buf;
-        got?;
-        // Do not keep a huge buffer alive for the life of the child.
+        // Forget the frame returned last time.
+        self.buf.drain(..self.start);
+        self.start = 0;
         if self.buf.capacity() > 4 << 20 && self.buf.len() < 1 << 20 {
-            let keep = self.buf.len();
-            self.buf.shrink_to(keep.max(1 << 20));
+            self.buf.shrink_to(1 << 20);
         }
-        Ok(&self.buf[..])
+        self.fill(4, deadline, cancel, false)?;
+        let header: [u8; 4] = self.buf[..4].try_into().expect("four bytes were read");
+        let len = frame::frame_len(header).map_err(Stop::Protocol)?;
+        if len > max {
+            return Err(Stop::Protocol(format!(
+                "a frame of {len} bytes was announced; at most {max} are accepted (ProcessOptions::max_frame)"
+            )));
+        }
+        self.fill(4 + len, deadline, cancel, true)?;
+        self.start = 4 + len;
+        Ok(&self.buf[4..4 + len])
     }
 }
 
@@ -525,6 +530,7 @@ impl Child {
             channel: Channel {
                 sock: host_end,
                 buf: Vec::new(),
+                start: 0,
             },
             tail: Arc::clone(&tail),
             pid,

@@ -428,22 +428,12 @@ impl Inner {
     }
 
     fn check(&self, index: usize, attempted: MethodKind) -> Result<(), CallError> {
-        if index >= self.summary.method_count as usize {
-            return Err(CallError::InvalidMethodIndex {
-                index,
-                count: self.summary.method_count,
-            });
-        }
-        if let Some(declared) = self.kinds.get(index).copied().flatten() {
-            if declared != attempted {
-                return Err(CallError::CallKindMismatch {
-                    index,
-                    declared,
-                    attempted,
-                });
-            }
-        }
-        Ok(())
+        crate::executor::check_call(
+            index,
+            self.summary.method_count,
+            self.kinds.get(index).copied().flatten(),
+            attempted,
+        )
     }
 
     fn fail(&self, st: &mut State) {

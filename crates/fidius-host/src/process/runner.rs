@@ -81,6 +81,10 @@ static ENTER_IF_RUNNER: extern "C" fn() = enter_if_runner;
 
 struct Conn {
     sock: UnixStream,
+    /// Reads of the main loop, buffered (a request usually arrives in one
+    /// read). Only the host's answers to a client-stream pull bypass it,
+    /// and the host sends those only while the main loop is inside the call.
+    reader: io::BufReader<UnixStream>,
     out: Vec<u8>,
 }
 
@@ -93,7 +97,7 @@ impl Conn {
     /// One frame's payload, or `None` when the host closed the channel.
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
         let mut header = [0u8; 4];
-        match self.sock.read_exact(&mut header) {
+        match self.reader.read_exact(&mut header) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
@@ -101,7 +105,7 @@ impl Conn {
         let len = frame::frame_len(header).map_err(io::Error::other)?;
         buf.clear();
         buf.resize(len, 0);
-        self.sock.read_exact(buf)?;
+        self.reader.read_exact(buf)?;
         Ok(Some(()))
     }
 }
@@ -119,6 +123,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
     // runner_main); nothing else in this process owns it.
     let sock = unsafe { UnixStream::from_raw_fd(channel) };
     let mut conn = Conn {
+        reader: io::BufReader::new(sock.try_clone()?),
         sock,
         out: Vec::new(),
     };
