@@ -110,6 +110,30 @@ impl Conn {
     }
 }
 
+/// Environment variable of the fault-injection test hook: `wrong-id`,
+/// `garbage` or `truncated` makes the runner answer unary calls that way, so
+/// tests can prove the host survives a child that breaks the protocol. Not
+/// a public API.
+const FAULT_ENV: &str = "FIDIUS_RUNNER_FAULT";
+
+/// Answers call `id` the way `fault` says a broken child would.
+fn inject(conn: &mut Conn, fault: &str, id: u64) -> io::Result<()> {
+    match fault {
+        "wrong-id" => conn.send(&ToHost::Reply {
+            id: id + 1000,
+            result: Ok(&[]),
+        }),
+        "garbage" => conn
+            .sock
+            .write_all(&[8, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]),
+        "truncated" => {
+            conn.sock.write_all(&[100, 0, 0, 0, 1, 2, 3])?;
+            std::process::exit(0)
+        }
+        other => Err(io::Error::other(format!("unknown fault {other:?}"))),
+    }
+}
+
 fn set_cloexec(fd: i32) {
     // SAFETY: F_SETFD on a descriptor this process owns.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -178,6 +202,9 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
         protocol: frame::PROTOCOL,
         summary: Box::new(summary(&exec)),
     })?;
+    // Test hook: a runner that breaks the protocol on purpose (see `inject`).
+    let fault = std::env::var(FAULT_ENV).ok();
+    std::env::remove_var(FAULT_ENV);
     let mut result = Vec::new();
     let mut streams: std::collections::HashMap<u64, Producer> = std::collections::HashMap::new();
     while conn.recv(&mut inbuf)?.is_some() {
@@ -199,6 +226,10 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                         Ok(())
                     })
                 };
+                if let Some(fault) = &fault {
+                    inject(&mut conn, fault, id)?;
+                    continue;
+                }
                 conn.send(&ToHost::Reply {
                     id,
                     result: outcome.map(|()| result.as_slice()).map_err(Into::into),
