@@ -410,9 +410,19 @@ impl PluginHost {
 
     /// Lists every plugin that passes the signature policy, the library gates
     /// and the expected interface. Libraries that fail are skipped (logged).
+    /// Under `Isolation::Process` the libraries are read by runner children,
+    /// so no plugin code runs in the host.
     pub fn discover(&self) -> Result<Vec<PluginInfo>, LoadError> {
         let mut found = Vec::new();
-        for path in self.candidates() {
+        #[cfg(target_os = "linux")]
+        let isolated = self.cfg.isolation == crate::process::Isolation::Process;
+        #[cfg(not(target_os = "linux"))]
+        let isolated = false;
+        #[cfg(target_os = "linux")]
+        if isolated {
+            found = self.discover_isolated();
+        }
+        for path in self.candidates().into_iter().filter(|_| !isolated) {
             let lib = match self
                 .gate(&path)
                 .and_then(|bytes| loader::load_library_checked(&path, &bytes))

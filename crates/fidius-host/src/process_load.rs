@@ -43,6 +43,30 @@ impl PluginHost {
         self.load_isolated_with(name, None, Some(bytes), opts)
     }
 
+    /// [`Self::discover`]'s cdylib part under `Isolation::Process`: each
+    /// library that passes the signature policy and the architecture gate is
+    /// listed by a runner child, so no plugin code runs in the host.
+    pub(crate) fn discover_isolated(&self) -> Vec<crate::PluginInfo> {
+        let mut found = Vec::new();
+        for path in self.candidates() {
+            let listed = self.gate(&path).and_then(|bytes| {
+                crate::arch::check_bytes(&path, &bytes)?;
+                crate::process::executor::list_library(
+                    path.display().to_string(),
+                    &bytes,
+                    &self.cfg.process,
+                )
+            });
+            match listed {
+                Ok(infos) => found.extend(infos.into_iter().filter(|i| {
+                    check_info(i, self.cfg.interface_hash, self.cfg.buffer_strategy).is_ok()
+                })),
+                Err(e) => tracing::debug!(path = %path.display(), error = %e, "skipping library"),
+            }
+        }
+        found
+    }
+
     /// The search of [`Self::load`], without opening any library in this
     /// process: each candidate that passes the signature policy and the
     /// architecture gate and whose bytes name the plugin is handed to a
@@ -87,7 +111,10 @@ impl PluginHost {
                     Err(crate::process::executor::StartError::Runner(m)) => {
                         return Err(LoadError::ProcessStart(m))
                     }
-                    Err(crate::process::executor::StartError::Stopped(_)) => {
+                    Err(
+                        crate::process::executor::StartError::Stopped(_)
+                        | crate::process::executor::StartError::Listing(_),
+                    ) => {
                         return Err(LoadError::ProcessStart(
                             "the handshake was stopped before it completed".into(),
                         ))

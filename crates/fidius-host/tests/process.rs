@@ -488,6 +488,17 @@ fn the_search_skips_libraries_that_do_not_hold_the_plugin() {
     let _s = serial();
     let dir = plugin_dir();
     let host = host_with(dir.path(), ProcessOptions::default());
+    // discover() lists through a runner child: no plugin code runs here.
+    let before = open_fds();
+    let mut names: Vec<String> = host
+        .discover()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Tally", "Wild"]);
+    assert_eq!(fds_settle_at(before), before);
     match host.load_isolated("NoSuchPlugin") {
         Err(LoadError::PluginNotFound { name }) => assert_eq!(name, "NoSuchPlugin"),
         other => panic!("{other:?}"),

@@ -146,6 +146,8 @@ pub(crate) enum StartError {
     Runner(String),
     /// The call that needed the child ran out of time or was cancelled.
     Stopped(Stop),
+    /// Not a failure: the answer to a listing request (plugin name "").
+    Listing(Vec<frame::Listed>),
     /// Anything else, as a load error.
     Load(LoadError),
 }
@@ -279,6 +281,10 @@ fn start(
             protocol,
             summary,
         }) if magic == frame::MAGIC && protocol == frame::PROTOCOL => Ok((child, *summary)),
+        Ok(ToHost::Listing(listing)) => {
+            let _ = child.finish(EXIT_GRACE);
+            Err(StartError::Listing(listing))
+        }
         Ok(ToHost::LoadFailed(e)) => {
             let _ = child.finish(EXIT_GRACE);
             Err(match e {
@@ -313,6 +319,52 @@ fn start(
                 format!("answered the handshake with garbage: {e}"),
             ))
         }
+    }
+}
+
+/// The plugins a library declares, read by a runner child (nothing runs in
+/// the host; nothing is constructed).
+pub(crate) fn list_library(
+    label: String,
+    library: &[u8],
+    opts: &ProcessOptions,
+) -> Result<Vec<PluginInfo>, LoadError> {
+    let (program, is_self) = super::resolve_runner(opts).map_err(LoadError::ProcessStart)?;
+    let spec = Spec {
+        program,
+        is_self,
+        library: crate::mapping::sealed_memfd("listing", library).map_err(LoadError::Io)?,
+        label,
+        plugin: String::new(),
+        config: None,
+        opts: opts.clone(),
+    };
+    match start(&spec, None, None) {
+        Err(StartError::Listing(listing)) => Ok(listing
+            .into_iter()
+            .filter_map(|l| {
+                Some(PluginInfo {
+                    name: l.name,
+                    interface_name: l.interface_name,
+                    interface_hash: l.interface_hash,
+                    interface_version: l.interface_version,
+                    capabilities: l.capabilities,
+                    buffer_strategy: BufferStrategyKind::from_u8(l.buffer_strategy).ok()?,
+                    runtime: PluginRuntimeKind::Cdylib,
+                })
+            })
+            .collect()),
+        Ok((child, _)) => {
+            drop(child);
+            Err(LoadError::ProcessStart(
+                "the runner served a plugin instead of listing the library".into(),
+            ))
+        }
+        Err(StartError::Load(e)) => Err(e),
+        Err(StartError::Runner(m)) => Err(LoadError::ProcessStart(m)),
+        Err(StartError::NotFound | StartError::Stopped(_)) => Err(LoadError::ProcessStart(
+            "the runner did not list the library".into(),
+        )),
     }
 }
 
@@ -527,6 +579,7 @@ impl Inner {
                     StartError::Runner(m) => m,
                     StartError::Load(e) => e.to_string(),
                     StartError::Stopped(_) => unreachable!("handled above"),
+                    StartError::Listing(_) => "the runner listed the library instead".into(),
                 }))
             }
         }

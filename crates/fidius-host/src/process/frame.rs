@@ -84,6 +84,9 @@ pub(crate) enum ToHost<'a> {
     },
     /// The plugin could not be loaded; the child exits after sending this.
     LoadFailed(WireLoadError),
+    /// The answer to a hello with an empty plugin name: what the library
+    /// holds (nothing is constructed); the child exits after sending this.
+    Listing(Vec<Listed>),
     /// The answer to call `id`.
     Reply {
         id: u64,
@@ -119,6 +122,17 @@ pub(crate) struct Summary {
     pub trait_metadata: Vec<(String, String)>,
     /// The child's process id (for diagnostics and tests).
     pub pid: u32,
+}
+
+/// A plugin a library declares, as listed without constructing it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Listed {
+    pub name: String,
+    pub interface_name: String,
+    pub interface_hash: u64,
+    pub interface_version: u32,
+    pub capabilities: u64,
+    pub buffer_strategy: u8,
 }
 
 /// Why the child could not serve the plugin.

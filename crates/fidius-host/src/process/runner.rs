@@ -164,6 +164,14 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
             plugin,
             config,
         }) if magic == frame::MAGIC && protocol == frame::PROTOCOL && build == frame::BUILD => {
+            if plugin.is_empty() {
+                let listing = list(library, &label);
+                conn.send(&match listing {
+                    Ok(l) => ToHost::Listing(l),
+                    Err(e) => ToHost::LoadFailed(e),
+                })?;
+                return Ok(());
+            }
             match load(library, &label, &plugin, config.as_deref()) {
                 Ok(exec) => exec,
                 Err(e) => {
@@ -317,15 +325,8 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
     Ok(())
 }
 
-fn load(
-    library: i32,
-    label: &str,
-    plugin: &str,
-    config: Option<&[u8]>,
-) -> Result<CdylibExecutor, WireLoadError> {
-    let other = |e: crate::LoadError| WireLoadError::Other {
-        message: e.to_string(),
-    };
+/// Reads the sealed library the host passed.
+fn library_bytes(library: i32) -> Result<Vec<u8>, WireLoadError> {
     let mut bytes = Vec::new();
     // SAFETY: `library` is the sealed library memfd the host passed; this
     // File is its only owner.
@@ -336,7 +337,41 @@ fn load(
         .map_err(|e| WireLoadError::Other {
             message: format!("reading the library from the host: {e}"),
         })?;
-    drop(file);
+    Ok(bytes)
+}
+
+/// What the library declares (its registry, validated; nothing constructed).
+fn list(library: i32, label: &str) -> Result<Vec<frame::Listed>, WireLoadError> {
+    let bytes = library_bytes(library)?;
+    let lib = crate::loader::load_library_checked(Path::new(label), &bytes).map_err(|e| {
+        WireLoadError::Other {
+            message: e.to_string(),
+        }
+    })?;
+    Ok(lib
+        .plugins
+        .iter()
+        .map(|p| frame::Listed {
+            name: p.info.name.clone(),
+            interface_name: p.info.interface_name.clone(),
+            interface_hash: p.info.interface_hash,
+            interface_version: p.info.interface_version,
+            capabilities: p.info.capabilities,
+            buffer_strategy: p.info.buffer_strategy as u8,
+        })
+        .collect())
+}
+
+fn load(
+    library: i32,
+    label: &str,
+    plugin: &str,
+    config: Option<&[u8]>,
+) -> Result<CdylibExecutor, WireLoadError> {
+    let other = |e: crate::LoadError| WireLoadError::Other {
+        message: e.to_string(),
+    };
+    let bytes = library_bytes(library)?;
     let lib = crate::loader::load_library_checked(Path::new(label), &bytes).map_err(other)?;
     let available: Vec<String> = lib.plugins.iter().map(|p| p.info.name.clone()).collect();
     let Some(found) = lib.plugins.into_iter().find(|p| p.info.name == plugin) else {
