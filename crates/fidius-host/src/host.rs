@@ -204,6 +204,11 @@ impl<C: serde::Serialize + ?Sized> serde::Serialize for ConfigRef<'_, C> {
     }
 }
 
+/// The `[package]` name of the package in `dir` (empty if unreadable).
+pub(crate) fn package_name(dir: &Path) -> String {
+    package_identity(dir).map(|(n, _)| n).unwrap_or_default()
+}
+
 /// The `[package]` name and runtime of the package in `dir`, if it has a
 /// readable `package.toml` (a lenient read: validation comes at load).
 fn package_identity(dir: &Path) -> Option<(String, String)> {

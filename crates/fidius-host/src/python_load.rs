@@ -69,12 +69,10 @@ impl PluginHost {
         self.load_python_dir(dir, desc, None)
     }
 
-    pub(crate) fn load_python_dir(
-        &self,
-        dir: &Path,
-        desc: &'static PythonInterfaceDescriptor,
-        config: Option<&serde_json::Value>,
-    ) -> Result<PluginHandle, LoadError> {
+    /// Reads the package in `dir` once, applies the signature policy to
+    /// exactly those bytes, checks the manifest and writes the private copy
+    /// Python will import.
+    pub(crate) fn prepare_python(&self, dir: &Path) -> Result<PreparedPython, LoadError> {
         // Read once; the private copy below holds exactly the bytes verified.
         let snapshot = fidius_package::snapshot_package(dir, &|_| true, MAX_PYTHON_FILE_BYTES)
             .map_err(|e| py_err(dir, e))?;
@@ -85,8 +83,8 @@ impl PluginHost {
         let Some(python) = manifest.python.as_ref() else {
             return Err(py_err(dir, "manifest is missing the [python] section"));
         };
-        let entry = python.entry_module.as_str();
-        if !valid_module(entry) {
+        let entry = python.entry_module.clone();
+        if !valid_module(&entry) {
             return Err(py_err(
                 dir,
                 format!("[python] entry_module '{entry}' is not a dotted Python module name"),
@@ -94,18 +92,87 @@ impl PluginHost {
         }
         let (files, root) = private_copy(&snapshot.files)
             .map_err(|e| py_err(dir, format!("copying the package: {e}")))?;
-        let handle = import_plugin(&root, entry, desc, config, Some(files), dir)?;
-        let info = PluginInfo {
+        Ok(PreparedPython {
             name: manifest.package.name.clone(),
+            interface_version: manifest.package.interface_version,
+            entry,
+            files,
+            root,
+        })
+    }
+
+    pub(crate) fn load_python_dir(
+        &self,
+        dir: &Path,
+        desc: &'static PythonInterfaceDescriptor,
+        config: Option<&serde_json::Value>,
+    ) -> Result<PluginHandle, LoadError> {
+        #[cfg(target_os = "linux")]
+        if let Some(opts) = self.isolation_for(&crate::host::package_name(dir)) {
+            return self.load_python_isolated(dir, desc, config, opts.clone());
+        }
+        let p = self.prepare_python(dir)?;
+        let handle = import_plugin(&p.root, &p.entry, desc, config, Some(p.files), dir)?;
+        let info = PluginInfo {
+            name: p.name,
             interface_name: desc.interface_name.to_owned(),
             interface_hash: desc.interface_hash,
-            interface_version: manifest.package.interface_version,
+            interface_version: p.interface_version,
             capabilities: 0,
             buffer_strategy: BufferStrategyKind::PluginAllocated,
             runtime: PluginRuntimeKind::Python,
         };
         Ok(PluginHandle::from_python(handle, info))
     }
+
+    /// [`Self::load_python_dir`] in a runner child (the process tier): the
+    /// host verifies and copies the package; the child imports the copy.
+    #[cfg(target_os = "linux")]
+    fn load_python_isolated(
+        &self,
+        dir: &Path,
+        desc: &'static PythonInterfaceDescriptor,
+        config: Option<&serde_json::Value>,
+        opts: crate::process::ProcessOptions,
+    ) -> Result<PluginHandle, LoadError> {
+        use crate::process::executor::{ProcessExecutor, StartError};
+        let p = self.prepare_python(dir)?;
+        let target = crate::process::frame::PythonTarget {
+            root: p.root.to_string_lossy().into_owned(),
+            shown: dir.display().to_string(),
+            entry: p.entry,
+            package_name: p.name,
+            interface_version: p.interface_version,
+            interface_name: desc.interface_name.to_owned(),
+            interface_hash: desc.interface_hash,
+            methods: desc
+                .methods
+                .iter()
+                .map(|m| (m.name.to_owned(), m.wire_raw))
+                .collect(),
+            config_json: config.map(|c| c.to_string()),
+        };
+        match ProcessExecutor::start_python(target, Box::new(p.files), opts) {
+            Ok(exec) => Ok(PluginHandle::new(exec)),
+            Err(StartError::Load(LoadError::ProcessStart(m)) | StartError::Runner(m)) => {
+                Err(LoadError::ProcessStart(m))
+            }
+            Err(StartError::Load(e)) => Err(e),
+            Err(_) => Err(LoadError::ProcessStart(format!(
+                "the runner did not serve the Python package {}",
+                dir.display()
+            ))),
+        }
+    }
+}
+
+/// A verified Python package, copied where Python will import it.
+pub(crate) struct PreparedPython {
+    name: String,
+    interface_version: u32,
+    entry: String,
+    files: tempfile::TempDir,
+    root: PathBuf,
 }
 
 #[cfg(test)]

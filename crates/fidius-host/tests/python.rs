@@ -547,3 +547,91 @@ def __fidius_configure__(config):
         .collect();
     assert_eq!(counted, [0, 3, 6]);
 }
+
+/// Python plugins in the process tier: the host verifies and copies the
+/// package, a runner child imports it; crashes and hangs are typed errors.
+#[cfg(target_os = "linux")]
+#[test]
+fn python_plugins_run_in_a_killable_child_process() {
+    use fidius_host::process::{ProcessDeath, ProcessOptions};
+    use std::time::Duration;
+    let dir = packages();
+    // `boom("exit")` exits the interpreter's process, `boom("hang")` sleeps.
+    let module = dir.path().join("fallible/fallible.py");
+    let text = std::fs::read_to_string(&module).unwrap().replace(
+        "def boom(msg):\n",
+        "def boom(msg):\n    import os, time\n    if msg == 'exit':\n        os._exit(3)\n    if msg == 'hang':\n        time.sleep(60)\n",
+    );
+    std::fs::write(&module, text).unwrap();
+    let host = PluginHost::builder()
+        .search_path(dir.path())
+        .isolate("py-calc")
+        .isolate("py-fallible")
+        .isolate("py-greeter")
+        .process_options(
+            ProcessOptions::default()
+                .runner(env!("CARGO_BIN_EXE_fidius-runner"))
+                .deadline(Duration::from_secs(2)),
+        )
+        .build()
+        .unwrap();
+    let calc = CalculatorClient::load(&host, "py-calc").unwrap();
+    assert_eq!(calc.add_direct(&40, &2).unwrap(), 42);
+    assert_eq!(
+        calc.add(&AddInput { a: 2, b: 40 }).unwrap(),
+        AddOutput { result: 42 }
+    );
+    assert_eq!(calc.handle().info().runtime, PluginRuntimeKind::Python);
+    let pid = calc.handle().process_id().expect("runs in a child");
+    assert_ne!(pid, std::process::id());
+
+    let f = FallibleClient::load(&host, "py-fallible").unwrap();
+    match f.check(&3) {
+        Err(CallError::Plugin(e)) => assert_eq!(e.code, "ODD"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.check(&4).unwrap(), "v4");
+    match f.boom("exit") {
+        Err(CallError::ProcessDied {
+            death: ProcessDeath::Exited { code: 3 },
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.check(&6).unwrap(), "v6", "a fresh child after the exit");
+    match f.boom("hang") {
+        Err(CallError::Timeout { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        f.check(&8).unwrap(),
+        "v8",
+        "a fresh child after the timeout"
+    );
+
+    // Configured, and the fidius 0.5 entry point honours the policy too.
+    let hi = GreeterClient::load_configured(
+        &host,
+        "py-greeter",
+        &GreetConfig {
+            greeting: "Hi".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(hi.greet("Bob").unwrap(), "Hi, Bob!");
+    assert!(hi.handle().process_id().is_some());
+    let hello = host
+        .load_python_configured(
+            "py-greeter",
+            &Greeter_PYTHON_DESCRIPTOR,
+            &GreetConfig {
+                greeting: "Hello".into(),
+            },
+        )
+        .unwrap();
+    assert!(hello.process_id().is_some());
+    let out: String = hello
+        .call_method(__fidius_Greeter::METHOD_GREET, &("Ada".to_string(),))
+        .unwrap();
+    assert_eq!(out, "Hello, Ada!");
+}

@@ -314,7 +314,8 @@ pub(crate) struct SpawnSpec<'a> {
     pub program: &'a PathBuf,
     /// Whether `program` is the host's own executable (runner mode by hook).
     pub is_self: bool,
-    pub library: &'a OwnedFd,
+    /// The sealed library (cdylib plugins; Python plugins have none).
+    pub library: Option<&'a OwnedFd>,
     pub env: &'a [(OsString, OsString)],
     pub max_memory: Option<u64>,
     pub cpu_time: Option<Duration>,
@@ -413,7 +414,7 @@ fn child_setup(
         );
         // ...except the two the runner needs.
         if libc::fcntl(channel, libc::F_SETFD, 0) != 0
-            || libc::fcntl(library, libc::F_SETFD, 0) != 0
+            || (library >= 0 && libc::fcntl(library, libc::F_SETFD, 0) != 0)
         {
             return Err(io::Error::last_os_error());
         }
@@ -483,20 +484,25 @@ impl Child {
         }
         let child_fd = dup_high(child_end.as_raw_fd())?;
         drop(child_end);
-        let lib_fd = dup_high(spec.library.as_raw_fd())?;
+        let lib_fd = spec.library.map(|l| dup_high(l.as_raw_fd())).transpose()?;
         let mut cmd = Command::new(spec.program);
         cmd.env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env(RUNNER_ENV, child_fd.as_raw_fd().to_string())
-            .env(LIBRARY_ENV, lib_fd.as_raw_fd().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if spec.is_self {
             cmd.env(SELF_RUNNER_ENV, "1");
         }
+        if let Some(l) = &lib_fd {
+            cmd.env(LIBRARY_ENV, l.as_raw_fd().to_string());
+        }
         let parent = std::process::id() as libc::pid_t;
-        let (cfd, lfd) = (child_fd.as_raw_fd(), lib_fd.as_raw_fd());
+        let (cfd, lfd) = (
+            child_fd.as_raw_fd(),
+            lib_fd.as_ref().map_or(-1, |l| l.as_raw_fd()),
+        );
         let mem = spec.max_memory;
         // Whole seconds, rounded up; a limit beyond a century is no limit.
         let cpu = spec

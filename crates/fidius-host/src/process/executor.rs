@@ -25,10 +25,16 @@ const STDERR_WAIT: Duration = Duration::from_secs(1);
 struct Spec {
     program: PathBuf,
     is_self: bool,
-    library: OwnedFd,
+    /// The sealed library (cdylib plugins).
+    library: Option<OwnedFd>,
     label: String,
     plugin: String,
     config: Option<Vec<u8>>,
+    /// A Python plugin instead of a cdylib one.
+    python: Option<frame::PythonTarget>,
+    /// Kept alive as long as children may be started (the private copy of
+    /// a Python package).
+    _keep: Option<Box<dyn std::any::Any + Send + Sync>>,
     opts: ProcessOptions,
 }
 
@@ -197,7 +203,7 @@ fn start(
     let mut child = Child::spawn(&SpawnSpec {
         program: &spec.program,
         is_self: spec.is_self,
-        library: &spec.library,
+        library: spec.library.as_ref(),
         env: &spec.opts.env,
         max_memory: spec.opts.max_memory,
         cpu_time: spec.opts.cpu_time,
@@ -210,8 +216,8 @@ fn start(
         ))
     })?;
     let mut buf = Vec::new();
-    frame::encode(
-        &ToChild::Hello {
+    let hello = match &spec.python {
+        None => ToChild::Hello {
             magic: frame::MAGIC,
             protocol: frame::PROTOCOL,
             build: frame::BUILD.to_owned(),
@@ -219,9 +225,14 @@ fn start(
             plugin: spec.plugin.clone(),
             config: spec.config.clone(),
         },
-        &mut buf,
-    )
-    .map_err(start_error)?;
+        Some(python) => ToChild::HelloPython {
+            magic: frame::MAGIC,
+            protocol: frame::PROTOCOL,
+            build: frame::BUILD.to_owned(),
+            python: Box::new(python.clone()),
+        },
+    };
+    frame::encode(&hello, &mut buf).map_err(start_error)?;
     let handshake_until = Instant::now() + spec.opts.handshake_timeout;
     let until = match call_until {
         Some(c) if c < handshake_until => c,
@@ -333,10 +344,12 @@ pub(crate) fn list_library(
     let spec = Spec {
         program,
         is_self,
-        library: crate::mapping::sealed_memfd("listing", library).map_err(LoadError::Io)?,
+        library: Some(crate::mapping::sealed_memfd("listing", library).map_err(LoadError::Io)?),
         label,
         plugin: String::new(),
         config: None,
+        python: None,
+        _keep: None,
         opts: opts.clone(),
     };
     match start(&spec, None, None) {
@@ -385,15 +398,44 @@ impl ProcessExecutor {
             .unwrap_or_default();
         let library = crate::mapping::sealed_memfd(&name, library)
             .map_err(|e| StartError::Load(LoadError::Io(e)))?;
-        let mut spec = Spec {
+        let spec = Spec {
             program,
             is_self,
-            library,
+            library: Some(library),
             label,
             plugin: plugin.to_owned(),
             config,
+            python: None,
+            _keep: None,
             opts,
         };
+        Self::start_spec(spec)
+    }
+
+    /// Starts Python plugin `python` (a verified package's private copy,
+    /// kept alive by `keep`) in a child process.
+    #[cfg(feature = "python")]
+    pub(crate) fn start_python(
+        python: frame::PythonTarget,
+        keep: Box<dyn std::any::Any + Send + Sync>,
+        opts: ProcessOptions,
+    ) -> Result<Self, StartError> {
+        let (program, is_self) = super::resolve_runner(&opts).map_err(start_error)?;
+        let spec = Spec {
+            program,
+            is_self,
+            library: None,
+            label: python.shown.clone(),
+            plugin: python.package_name.clone(),
+            config: None,
+            python: Some(python),
+            _keep: Some(keep),
+            opts,
+        };
+        Self::start_spec(spec)
+    }
+
+    fn start_spec(mut spec: Spec) -> Result<Self, StartError> {
         let started = match start(&spec, None, None) {
             // A `fidius-runner` found next to the executable that cannot serve
             // this host (another release, a broken build): this executable is
@@ -420,7 +462,11 @@ impl ProcessExecutor {
             interface_version: summary.interface_version,
             capabilities: summary.capabilities,
             buffer_strategy,
-            runtime: PluginRuntimeKind::Cdylib,
+            runtime: if summary.runtime == frame::RUNTIME_PYTHON {
+                PluginRuntimeKind::Python
+            } else {
+                PluginRuntimeKind::Cdylib
+            },
         };
         let kinds = summary
             .kinds
@@ -916,6 +962,55 @@ impl PluginExecutor for ProcessExecutor {
         output: OutputSink<'_>,
     ) -> Result<(), CallError> {
         self.inner.call(method, MethodKind::Unary, input, output)
+    }
+
+    fn call_shape(&self) -> crate::executor::CallShape {
+        if self.inner.info.is_python() {
+            crate::executor::CallShape::Values
+        } else {
+            crate::executor::CallShape::Wire
+        }
+    }
+
+    fn call_value(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+        output: crate::executor::ValueSink<'_>,
+    ) -> Result<(), CallError> {
+        let inner = &self.inner;
+        if !inner.info.is_python() {
+            // Bincode-speaking plugins: the default path over call_wire.
+            let input = fidius_core::wire::serialize(args)
+                .map_err(|e| CallError::Serialization(e.to_string()))?;
+            return self.call_wire(method, &input, &mut |bytes| {
+                let mut de =
+                    bincode::Deserializer::from_slice(bytes, crate::executor::wire_options());
+                output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+            });
+        }
+        inner.check(method, MethodKind::Unary)?;
+        let method = inner.method_u32(method)?;
+        let mut args_json = Vec::new();
+        erased_serde::serialize(args, &mut serde_json::Serializer::new(&mut args_json))
+            .map_err(|e| CallError::Serialization(e.to_string()))?;
+        inner.request(
+            None,
+            |id| ToChild::CallValue {
+                id,
+                method,
+                args_json: &args_json,
+            },
+            |id, msg| match msg {
+                ToHost::Reply { id: got, result } if got == id => {
+                    Ok(result.map_err(CallError::from).and_then(|bytes| {
+                        let mut de = serde_json::Deserializer::from_slice(bytes);
+                        output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+                    }))
+                }
+                other => Err(unexpected(id, &other)),
+            },
+        )
     }
 
     fn set_limits(&self, limits: CallLimits) -> Result<(), CallError> {

@@ -36,6 +36,21 @@ pub(crate) enum ToChild<'a> {
         /// Bincode-encoded config of a configured plugin.
         config: Option<Vec<u8>>,
     },
+    /// First message for a Python plugin: import `entry` from the private
+    /// copy of a verified package at `root` (the host keeps it alive).
+    HelloPython {
+        magic: u32,
+        protocol: u32,
+        build: String,
+        python: Box<PythonTarget>,
+    },
+    /// A typed call of a value-shaped (Python) plugin: the argument tuple as JSON.
+    CallValue {
+        id: u64,
+        method: u32,
+        #[serde(borrow)]
+        args_json: &'a [u8],
+    },
     /// One call of slot `method` (raw or bincode-typed).
     Call {
         id: u64,
@@ -106,9 +121,29 @@ pub(crate) enum ToHost<'a> {
     },
 }
 
+/// Which Python package a runner serves, and as which interface.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PythonTarget {
+    /// The private copy of the package.
+    pub root: String,
+    /// The package directory the copy was made from (for messages).
+    pub shown: String,
+    pub entry: String,
+    pub package_name: String,
+    pub interface_version: u32,
+    pub interface_name: String,
+    pub interface_hash: u64,
+    /// `(name, wire_raw)` of each method in trait order.
+    pub methods: Vec<(String, bool)>,
+    /// The config of a configured plugin, as JSON.
+    pub config_json: Option<String>,
+}
+
 /// What the host learns about the plugin in the handshake.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Summary {
+    /// [`RUNTIME_CDYLIB`] or [`RUNTIME_PYTHON`].
+    pub runtime: u8,
     pub name: String,
     pub interface_name: String,
     pub interface_hash: u64,
@@ -123,6 +158,11 @@ pub(crate) struct Summary {
     /// The child's process id (for diagnostics and tests).
     pub pid: u32,
 }
+
+/// `Summary::runtime` of a cdylib plugin.
+pub(crate) const RUNTIME_CDYLIB: u8 = 0;
+/// `Summary::runtime` of a Python plugin.
+pub(crate) const RUNTIME_PYTHON: u8 = 1;
 
 /// A plugin a library declares, as listed without constructing it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -25,7 +25,8 @@ use std::path::Path;
 /// names the channel and library descriptors in the environment); otherwise
 /// it exits with status 64.
 pub fn runner_main() -> ! {
-    let (Some(channel), Some(library)) = (env_fd(RUNNER_ENV), env_fd(LIBRARY_ENV)) else {
+    let library = env_fd(LIBRARY_ENV).unwrap_or(-1);
+    let Some(channel) = env_fd(RUNNER_ENV) else {
         eprintln!(
             "fidius-runner serves plugins to a fidius host, which starts it; it is not run by hand"
         );
@@ -142,7 +143,9 @@ fn set_cloexec(fd: i32) {
 fn serve(channel: i32, library: i32) -> io::Result<()> {
     // Processes the plugin starts must not inherit the channel or the library.
     set_cloexec(channel);
-    set_cloexec(library);
+    if library >= 0 {
+        set_cloexec(library);
+    }
     // SAFETY: `channel` is the socket the host passed (checked by
     // runner_main); nothing else in this process owns it.
     let sock = unsafe { UnixStream::from_raw_fd(channel) };
@@ -173,6 +176,20 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 return Ok(());
             }
             match load(library, &label, &plugin, config.as_deref()) {
+                Ok(exec) => Box::new(exec) as Box<dyn PluginExecutor>,
+                Err(e) => {
+                    conn.send(&ToHost::LoadFailed(e))?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(ToChild::HelloPython {
+            magic,
+            protocol,
+            build,
+            python,
+        }) if magic == frame::MAGIC && protocol == frame::PROTOCOL && build == frame::BUILD => {
+            match load_python(&python) {
                 Ok(exec) => exec,
                 Err(e) => {
                     conn.send(&ToHost::LoadFailed(e))?;
@@ -180,9 +197,14 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 }
             }
         }
-        Ok(ToChild::Hello {
-            protocol, build, ..
-        }) => {
+        Ok(
+            ToChild::Hello {
+                protocol, build, ..
+            }
+            | ToChild::HelloPython {
+                protocol, build, ..
+            },
+        ) => {
             conn.send(&ToHost::LoadFailed(WireLoadError::Protocol {
                 message: format!(
                     "the host is fidius-host {build} (process protocol {protocol}), this runner is fidius-host {} (protocol {})",
@@ -208,7 +230,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
     conn.send(&ToHost::Ready {
         magic: frame::MAGIC,
         protocol: frame::PROTOCOL,
-        summary: Box::new(summary(&exec)),
+        summary: Box::new(summary(&*exec)),
     })?;
     // Test hook: a runner that breaks the protocol on purpose (see `inject`).
     let fault = std::env::var(FAULT_ENV).ok();
@@ -313,7 +335,21 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
             ToChild::Input { .. } => {
                 return Err(io::Error::other("stream items arrived outside a call"))
             }
-            ToChild::Hello { .. } => return Err(io::Error::other("a second hello")),
+            ToChild::CallValue {
+                id,
+                method,
+                args_json,
+            } => {
+                result.clear();
+                let outcome = call_value(&*exec, method as usize, args_json, &mut result);
+                conn.send(&ToHost::Reply {
+                    id,
+                    result: outcome.map(|()| result.as_slice()).map_err(Into::into),
+                })?;
+            }
+            ToChild::Hello { .. } | ToChild::HelloPython { .. } => {
+                return Err(io::Error::other("a second hello"))
+            }
         }
     }
     // Streams first: they may point into the instance.
@@ -325,8 +361,95 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// A value-shaped call: JSON arguments in, the result as JSON into `out`.
+fn call_value(
+    exec: &dyn PluginExecutor,
+    method: usize,
+    args_json: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), crate::CallError> {
+    let args: serde_json::Value = serde_json::from_slice(args_json)
+        .map_err(|e| crate::CallError::Serialization(format!("arguments from the host: {e}")))?;
+    exec.call_value(method, &args, &mut |de| {
+        let value: serde_json::Value = erased_serde::deserialize(de)
+            .map_err(|e| crate::CallError::Deserialization(e.to_string()))?;
+        serde_json::to_writer(&mut *out, &value)
+            .map_err(|e| crate::CallError::Serialization(e.to_string()))
+    })
+}
+
+/// Imports the Python plugin the host named (feature `python`).
+#[cfg(feature = "python")]
+fn load_python(t: &frame::PythonTarget) -> Result<Box<dyn PluginExecutor>, WireLoadError> {
+    use fidius_core::python_descriptor::{PythonInterfaceDescriptor, PythonMethodDesc};
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    // One descriptor per runner process, for its life: leaked on purpose.
+    let methods: Vec<PythonMethodDesc> = t
+        .methods
+        .iter()
+        .map(|(name, raw)| PythonMethodDesc {
+            name: leak(name),
+            wire_raw: *raw,
+        })
+        .collect();
+    let desc: &'static PythonInterfaceDescriptor = Box::leak(Box::new(PythonInterfaceDescriptor {
+        interface_name: leak(&t.interface_name),
+        interface_hash: t.interface_hash,
+        methods: Box::leak(methods.into_boxed_slice()),
+    }));
+    let config = t
+        .config_json
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .transpose()
+        .map_err(|e| WireLoadError::Other {
+            message: format!("the config from the host: {e}"),
+        })?;
+    let root = Path::new(&t.root);
+    let handle = crate::executor::python::import_plugin(
+        root,
+        &t.entry,
+        desc,
+        config.as_ref(),
+        None,
+        Path::new(&t.shown),
+    )
+    .map_err(|e| match e {
+        crate::LoadError::ConstructFailed { reason, .. } => {
+            WireLoadError::ConstructFailed { reason }
+        }
+        e => WireLoadError::Other {
+            message: e.to_string(),
+        },
+    })?;
+    let info = crate::PluginInfo {
+        name: t.package_name.clone(),
+        interface_name: t.interface_name.clone(),
+        interface_hash: t.interface_hash,
+        interface_version: t.interface_version,
+        capabilities: 0,
+        buffer_strategy: fidius_core::BufferStrategyKind::PluginAllocated,
+        runtime: crate::PluginRuntimeKind::Python,
+    };
+    Ok(Box::new(crate::executor::python::Pyo3Executor::new(
+        handle, info,
+    )))
+}
+
+#[cfg(not(feature = "python"))]
+fn load_python(_: &frame::PythonTarget) -> Result<Box<dyn PluginExecutor>, WireLoadError> {
+    Err(WireLoadError::Other {
+        message: "this runner was built without the `python` feature of fidius-host; build fidius-runner (or the host) with it".into(),
+    })
+}
+
 /// Reads the sealed library the host passed.
 fn library_bytes(library: i32) -> Result<Vec<u8>, WireLoadError> {
+    if library < 0 {
+        return Err(WireLoadError::Other {
+            message: "the host passed no library".into(),
+        });
+    }
     let mut bytes = Vec::new();
     // SAFETY: `library` is the sealed library memfd the host passed; this
     // File is its only owner.
@@ -389,15 +512,20 @@ fn load(
     })
 }
 
-fn summary(exec: &CdylibExecutor) -> Summary {
-    let info = PluginExecutor::info(exec);
-    let n = PluginExecutor::method_count(exec);
+fn summary(exec: &dyn PluginExecutor) -> Summary {
+    let info = exec.info();
+    let n = exec.method_count();
     let owned = |v: Vec<(&str, &str)>| -> Vec<(String, String)> {
         v.into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
     };
     Summary {
+        runtime: if info.is_python() {
+            frame::RUNTIME_PYTHON
+        } else {
+            frame::RUNTIME_CDYLIB
+        },
         name: info.name.clone(),
         interface_name: info.interface_name.clone(),
         interface_hash: info.interface_hash,
@@ -407,13 +535,12 @@ fn summary(exec: &CdylibExecutor) -> Summary {
         method_count: n,
         kinds: (0..n as usize)
             .map(|i| {
-                PluginExecutor::method_kind(exec, i).map(|k: MethodKind| k.as_str().to_owned())
+                exec.method_kind(i)
+                    .map(|k: MethodKind| k.as_str().to_owned())
             })
             .collect(),
-        method_metadata: (0..n)
-            .map(|i| owned(PluginExecutor::method_metadata(exec, i)))
-            .collect(),
-        trait_metadata: owned(PluginExecutor::trait_metadata(exec)),
+        method_metadata: (0..n).map(|i| owned(exec.method_metadata(i))).collect(),
+        trait_metadata: owned(exec.trait_metadata()),
         pid: std::process::id(),
     }
 }
