@@ -1080,6 +1080,41 @@ impl PluginExecutor for ProcessExecutor {
         }))
     }
 
+    fn call_server_stream_value(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<crate::stream::RawStream, CallError> {
+        if self.inner.info.is_python() {
+            self.inner.check(method, MethodKind::ServerStream)?;
+            return Err(no_python_streams());
+        }
+        let input = fidius_core::wire::serialize(args)
+            .map_err(|e| CallError::Serialization(e.to_string()))?;
+        self.call_server_stream(method, &input)
+    }
+
+    fn call_client_stream_value(
+        &self,
+        method: usize,
+        _items: crate::executor::ValueItems,
+        _args: &dyn erased_serde::Serialize,
+        _output: crate::executor::ValueSink<'_>,
+    ) -> Result<(), CallError> {
+        self.inner.check(method, MethodKind::ClientStream)?;
+        Err(no_python_streams())
+    }
+
+    fn call_bidi_stream_value(
+        &self,
+        method: usize,
+        _items: crate::executor::ValueItems,
+        _args: &dyn erased_serde::Serialize,
+    ) -> Result<crate::stream::RawStream, CallError> {
+        self.inner.check(method, MethodKind::BidiStream)?;
+        Err(no_python_streams())
+    }
+
     fn call_client_stream(
         &self,
         method: usize,
@@ -1125,6 +1160,13 @@ impl PluginExecutor for ProcessExecutor {
 
     fn process_id(&self) -> Option<u32> {
         self.child_pid()
+    }
+}
+
+fn no_python_streams() -> CallError {
+    CallError::Backend {
+        runtime: "process".into(),
+        message: "streams of Python plugins are not carried across the process boundary yet; load this plugin in process to stream".into(),
     }
 }
 
