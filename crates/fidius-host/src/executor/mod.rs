@@ -156,12 +156,7 @@ pub trait PluginExecutor: Send + Sync {
         args: &dyn erased_serde::Serialize,
         output: ValueSink<'_>,
     ) -> Result<(), CallError> {
-        let input = fidius_core::wire::serialize(args)
-            .map_err(|e| CallError::Serialization(e.to_string()))?;
-        self.call_wire(method, &input, &mut |bytes| {
-            let mut de = bincode::Deserializer::from_slice(bytes, wire_options());
-            output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
-        })
+        call_value_over_wire(self, method, args, output)
     }
 
     /// Changes the limits of later calls.
@@ -221,9 +216,7 @@ pub trait PluginExecutor: Send + Sync {
         method: usize,
         args: &dyn erased_serde::Serialize,
     ) -> Result<RawStream, CallError> {
-        let input = fidius_core::wire::serialize(args)
-            .map_err(|e| CallError::Serialization(e.to_string()))?;
-        self.call_server_stream(method, &input)
+        server_stream_value_over_wire(self, method, args)
     }
 
     /// Calls a client-streaming method of a [`CallShape::Values`] backend:
@@ -279,6 +272,33 @@ pub trait PluginExecutor: Send + Sync {
         let _ = (method, stream, input);
         Err(unsupported(self.info(), "bidirectional streaming"))
     }
+}
+
+/// [`PluginExecutor::call_value`] for a bincode-speaking backend: the tuple
+/// is encoded with bincode and the result decoded from the wire.
+pub(crate) fn call_value_over_wire<E: PluginExecutor + ?Sized>(
+    exec: &E,
+    method: usize,
+    args: &dyn erased_serde::Serialize,
+    output: ValueSink<'_>,
+) -> Result<(), CallError> {
+    let input =
+        fidius_core::wire::serialize(args).map_err(|e| CallError::Serialization(e.to_string()))?;
+    exec.call_wire(method, &input, &mut |bytes| {
+        let mut de = bincode::Deserializer::from_slice(bytes, wire_options());
+        output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+    })
+}
+
+/// [`PluginExecutor::call_server_stream_value`] for a bincode-speaking backend.
+pub(crate) fn server_stream_value_over_wire<E: PluginExecutor + ?Sized>(
+    exec: &E,
+    method: usize,
+    args: &dyn erased_serde::Serialize,
+) -> Result<RawStream, CallError> {
+    let input =
+        fidius_core::wire::serialize(args).map_err(|e| CallError::Serialization(e.to_string()))?;
+    exec.call_server_stream(method, &input)
 }
 
 /// The index and call-kind checks every backend makes before a call:

@@ -8,7 +8,7 @@ use crate::error::{CallError, LoadError, ProcessDeath};
 use crate::executor::{CallLimits, CancelHandle, OutputSink, PluginExecutor};
 use crate::info::{PluginInfo, PluginRuntimeKind};
 use fidius_core::stream_ffi::StreamPuller;
-use fidius_core::{BufferStrategyKind, MethodKind};
+use fidius_core::MethodKind;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -354,18 +354,8 @@ pub(crate) fn list_library(
     };
     match start(&spec, None, None) {
         Err(StartError::Listing(listing)) => Ok(listing
-            .into_iter()
-            .filter_map(|l| {
-                Some(PluginInfo {
-                    name: l.name,
-                    interface_name: l.interface_name,
-                    interface_hash: l.interface_hash,
-                    interface_version: l.interface_version,
-                    capabilities: l.capabilities,
-                    buffer_strategy: BufferStrategyKind::from_u8(l.buffer_strategy).ok()?,
-                    runtime: PluginRuntimeKind::Cdylib,
-                })
-            })
+            .iter()
+            .filter_map(|l| l.info(PluginRuntimeKind::Cdylib).ok())
             .collect()),
         Ok((child, _)) => {
             drop(child);
@@ -453,21 +443,15 @@ impl ProcessExecutor {
     }
 
     fn finish_start(spec: Spec, (child, summary): (Child, Summary)) -> Result<Self, StartError> {
-        let buffer_strategy = BufferStrategyKind::from_u8(summary.buffer_strategy)
-            .map_err(|v| StartError::Load(LoadError::UnknownBufferStrategy { value: v }))?;
-        let info = PluginInfo {
-            name: summary.name.clone(),
-            interface_name: summary.interface_name.clone(),
-            interface_hash: summary.interface_hash,
-            interface_version: summary.interface_version,
-            capabilities: summary.capabilities,
-            buffer_strategy,
-            runtime: if summary.runtime == frame::RUNTIME_PYTHON {
-                PluginRuntimeKind::Python
-            } else {
-                PluginRuntimeKind::Cdylib
-            },
+        let runtime = if summary.runtime == frame::RUNTIME_PYTHON {
+            PluginRuntimeKind::Python
+        } else {
+            PluginRuntimeKind::Cdylib
         };
+        let info = summary
+            .plugin
+            .info(runtime)
+            .map_err(|v| StartError::Load(LoadError::UnknownBufferStrategy { value: v }))?;
         let kinds = summary
             .kinds
             .iter()
@@ -598,7 +582,9 @@ impl Inner {
             self.wait_backoff(at + policy.backoff(st.failures), until, deadline)?;
         }
         match start(&self.spec, until, Some(self.cancel.raw())) {
-            Ok((child, summary)) if summary.interface_hash == self.summary.interface_hash => {
+            Ok((child, summary))
+                if summary.plugin.interface_hash == self.summary.plugin.interface_hash =>
+            {
                 self.pid.store(child.pid, Ordering::SeqCst);
                 st.child = Some(child);
                 st.generation += 1;
@@ -980,14 +966,7 @@ impl PluginExecutor for ProcessExecutor {
     ) -> Result<(), CallError> {
         let inner = &self.inner;
         if !inner.info.is_python() {
-            // Bincode-speaking plugins: the default path over call_wire.
-            let input = fidius_core::wire::serialize(args)
-                .map_err(|e| CallError::Serialization(e.to_string()))?;
-            return self.call_wire(method, &input, &mut |bytes| {
-                let mut de =
-                    bincode::Deserializer::from_slice(bytes, crate::executor::wire_options());
-                output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
-            });
+            return crate::executor::call_value_over_wire(self, method, args, output);
         }
         inner.check(method, MethodKind::Unary)?;
         let method = inner.method_u32(method)?;
@@ -1089,9 +1068,7 @@ impl PluginExecutor for ProcessExecutor {
             self.inner.check(method, MethodKind::ServerStream)?;
             return Err(no_python_streams());
         }
-        let input = fidius_core::wire::serialize(args)
-            .map_err(|e| CallError::Serialization(e.to_string()))?;
-        self.call_server_stream(method, &input)
+        crate::executor::server_stream_value_over_wire(self, method, args)
     }
 
     fn call_client_stream_value(

@@ -144,12 +144,8 @@ pub(crate) struct PythonTarget {
 pub(crate) struct Summary {
     /// [`RUNTIME_CDYLIB`] or [`RUNTIME_PYTHON`].
     pub runtime: u8,
-    pub name: String,
-    pub interface_name: String,
-    pub interface_hash: u64,
-    pub interface_version: u32,
-    pub capabilities: u64,
-    pub buffer_strategy: u8,
+    /// The plugin's identity.
+    pub plugin: Listed,
     pub method_count: u32,
     /// `MethodKind::as_str` of each method that recorded one.
     pub kinds: Vec<Option<String>>,
@@ -173,6 +169,33 @@ pub(crate) struct Listed {
     pub interface_version: u32,
     pub capabilities: u64,
     pub buffer_strategy: u8,
+}
+
+impl Listed {
+    /// The identity of a plugin a library declares.
+    pub(crate) fn of(info: &crate::PluginInfo) -> Self {
+        Self {
+            name: info.name.clone(),
+            interface_name: info.interface_name.clone(),
+            interface_hash: info.interface_hash,
+            interface_version: info.interface_version,
+            capabilities: info.capabilities,
+            buffer_strategy: info.buffer_strategy as u8,
+        }
+    }
+
+    /// Back to a [`crate::PluginInfo`] (`Err`: an unknown buffer strategy byte).
+    pub(crate) fn info(&self, runtime: crate::PluginRuntimeKind) -> Result<crate::PluginInfo, u8> {
+        Ok(crate::PluginInfo {
+            name: self.name.clone(),
+            interface_name: self.interface_name.clone(),
+            interface_hash: self.interface_hash,
+            interface_version: self.interface_version,
+            capabilities: self.capabilities,
+            buffer_strategy: fidius_core::BufferStrategyKind::from_u8(self.buffer_strategy)?,
+            runtime,
+        })
+    }
 }
 
 /// Why the child could not serve the plugin.

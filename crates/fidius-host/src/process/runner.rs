@@ -474,14 +474,7 @@ fn list(library: i32, label: &str) -> Result<Vec<frame::Listed>, WireLoadError> 
     Ok(lib
         .plugins
         .iter()
-        .map(|p| frame::Listed {
-            name: p.info.name.clone(),
-            interface_name: p.info.interface_name.clone(),
-            interface_hash: p.info.interface_hash,
-            interface_version: p.info.interface_version,
-            capabilities: p.info.capabilities,
-            buffer_strategy: p.info.buffer_strategy as u8,
-        })
+        .map(|p| frame::Listed::of(&p.info))
         .collect())
 }
 
@@ -526,12 +519,7 @@ fn summary(exec: &dyn PluginExecutor) -> Summary {
         } else {
             frame::RUNTIME_CDYLIB
         },
-        name: info.name.clone(),
-        interface_name: info.interface_name.clone(),
-        interface_hash: info.interface_hash,
-        interface_version: info.interface_version,
-        capabilities: info.capabilities,
-        buffer_strategy: info.buffer_strategy as u8,
+        plugin: frame::Listed::of(info),
         method_count: n,
         kinds: (0..n as usize)
             .map(|i| {
