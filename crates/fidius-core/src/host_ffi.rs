@@ -367,6 +367,54 @@ pub fn call_host<O: serde::de::DeserializeOwned>(
     index: u32,
     args: &[u8],
 ) -> Result<O, HostCallError> {
+    with_host_output(table, index, args, |status, bytes| {
+        decode_host_status(status, bytes, index)
+    })?
+}
+
+/// Calls function `index` of a table and returns its status and output bytes
+/// as they are (what a process-tier host forwards to a plugin in its child).
+pub fn call_host_raw(
+    table: &HostFunctionTable,
+    index: u32,
+    args: &[u8],
+) -> Result<(i32, Vec<u8>), HostCallError> {
+    with_host_output(table, index, args, |status, bytes| (status, bytes.to_vec()))
+}
+
+/// Decodes what a host function returned (`status`, output `bytes`).
+pub fn decode_host_status<O: serde::de::DeserializeOwned>(
+    status: i32,
+    bytes: &[u8],
+    index: u32,
+) -> Result<O, HostCallError> {
+    match status {
+        STATUS_OK => bincode::deserialize::<O>(bytes)
+            .map_err(|e| HostCallError::Deserialization(e.to_string())),
+        STATUS_PLUGIN_ERROR => Err(HostCallError::Host(
+            bincode::deserialize::<PluginError>(bytes).unwrap_or_else(|_| {
+                PluginError::new("UNKNOWN", "host returned an undecodable error")
+            }),
+        )),
+        STATUS_PANIC => Err(HostCallError::HostPanic(
+            bincode::deserialize::<String>(bytes).unwrap_or_else(|_| "unknown panic".into()),
+        )),
+        STATUS_SERIALIZATION_ERROR => Err(HostCallError::Serialization(
+            "the host could not decode the arguments or encode its result".into(),
+        )),
+        STATUS_INVALID_INDEX => Err(HostCallError::InvalidIndex { index }),
+        code => Err(HostCallError::UnknownStatus { code }),
+    }
+}
+
+/// Runs function `index` of `table` and hands its status and output to `f`
+/// while the host's buffer is still borrowed (then gives the buffer back).
+fn with_host_output<R>(
+    table: &HostFunctionTable,
+    index: u32,
+    args: &[u8],
+    f: impl FnOnce(i32, &[u8]) -> R,
+) -> Result<R, HostCallError> {
     let in_len = u32::try_from(args.len())
         .map_err(|_| HostCallError::Serialization("arguments larger than 4 GiB".into()))?;
     let mut scratch = [0u8; 128];
@@ -395,23 +443,7 @@ pub fn call_host<O: serde::de::DeserializeOwned>(
         // SAFETY: the host handed over `out_len` readable bytes until freed below.
         unsafe { std::slice::from_raw_parts(out_ptr, out_len as usize) }
     };
-    let result = match status {
-        STATUS_OK => bincode::deserialize::<O>(bytes)
-            .map_err(|e| HostCallError::Deserialization(e.to_string())),
-        STATUS_PLUGIN_ERROR => Err(HostCallError::Host(
-            bincode::deserialize::<PluginError>(bytes).unwrap_or_else(|_| {
-                PluginError::new("UNKNOWN", "host returned an undecodable error")
-            }),
-        )),
-        STATUS_PANIC => Err(HostCallError::HostPanic(
-            bincode::deserialize::<String>(bytes).unwrap_or_else(|_| "unknown panic".into()),
-        )),
-        STATUS_SERIALIZATION_ERROR => Err(HostCallError::Serialization(
-            "the host could not decode the arguments or encode its result".into(),
-        )),
-        STATUS_INVALID_INDEX => Err(HostCallError::InvalidIndex { index }),
-        code => Err(HostCallError::UnknownStatus { code }),
-    };
+    let result = f(status, bytes);
     if !in_scratch
         && !out_ptr.is_null()
         && matches!(status, STATUS_OK | STATUS_PLUGIN_ERROR | STATUS_PANIC)
@@ -419,7 +451,7 @@ pub fn call_host<O: serde::de::DeserializeOwned>(
         // SAFETY: returning the host's buffer, exactly once.
         unsafe { (table.free_buffer)(out_ptr, out_len as usize) };
     }
-    result
+    Ok(result)
 }
 
 /// The name of a table (for error messages).

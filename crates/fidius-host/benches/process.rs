@@ -194,3 +194,111 @@ fn stream_10k_items_in_process(b: Bencher) {
     let c = &fixtures().in_process;
     b.bench_local(|| c.count(&10_000, "").unwrap().count());
 }
+
+/// 10 000 `u64` items through a bidirectional stream across the process
+/// boundary (the host's items go there, the plugin's come back).
+#[divan::bench(sample_count = 20)]
+fn bidi_10k_items_isolated(b: Bencher) {
+    let c = &fixtures().isolated;
+    b.bench_local(|| c.relay("", 0..10_000u64, &2, &u64::MAX).unwrap().count());
+}
+
+/// The same bidirectional stream in process.
+#[divan::bench(sample_count = 20)]
+fn bidi_10k_items_in_process(b: Bencher) {
+    let c = &fixtures().in_process;
+    b.bench_local(|| c.relay("", 0..10_000u64, &2, &u64::MAX).unwrap().count());
+}
+
+/// Remote runners (feature `remote`): a runner on 127.0.0.1 and its baseline.
+#[cfg(feature = "remote")]
+mod remote {
+    use super::*;
+    use std::io::BufRead;
+
+    struct Remote {
+        client: UnrulyClient,
+        server: Child,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Remote {
+        fn drop(&mut self) {
+            let _ = self.server.kill();
+        }
+    }
+
+    fn remote() -> &'static UnrulyClient {
+        static R: OnceLock<Remote> = OnceLock::new();
+        &R.get_or_init(|| {
+            let dir = dir_with("unruly-plugin");
+            let mut server = Command::new(env!("CARGO_BIN_EXE_fidius-runner"))
+                .args(["--listen", "127.0.0.1:0"])
+                .env("FIDIUS_RUNNER_TOKEN", "bench")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(server.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+            let runner =
+                fidius_host::process::RemoteRunner::new(format!("http://{addr}")).token("bench");
+            let host = host(
+                dir.path(),
+                ProcessOptions::default().remote(runner),
+                Isolation::Process,
+            );
+            Remote {
+                client: UnrulyClient::load(&host, "Wild").unwrap(),
+                server,
+                _dir: dir,
+            }
+        })
+        .client
+    }
+
+    /// Baseline: 16 bytes to a thread and back over loopback TCP.
+    #[divan::bench]
+    fn tcp_loopback_ping_pong_16b(b: Bencher) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut buf = [0u8; 16];
+            while s.read_exact(&mut buf).is_ok() {
+                if s.write_all(&buf).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut ours = std::net::TcpStream::connect(addr).unwrap();
+        ours.set_nodelay(true).unwrap();
+        let msg = [7u8; 16];
+        let mut back = [0u8; 16];
+        b.bench_local(|| {
+            ours.write_all(&msg).unwrap();
+            ours.read_exact(&mut back).unwrap();
+            black_box(back[0])
+        });
+        drop(ours);
+        let _ = echo.join();
+    }
+
+    /// `add(i64, i64)` on a remote runner over loopback gRPC.
+    #[divan::bench]
+    fn add_remote_loopback(b: Bencher) {
+        let c = remote();
+        b.bench_local(|| c.add(black_box(&1), black_box(&2)).unwrap());
+    }
+
+    /// 256 KiB there and back through a remote runner.
+    #[divan::bench]
+    fn echo_256k_remote_loopback(b: Bencher) {
+        let c = remote();
+        let data = vec![5u8; 256 * 1024];
+        b.bench_local(|| c.echo(&data).unwrap().len());
+    }
+}

@@ -320,6 +320,12 @@ pub enum ProcessDeath {
     },
     /// The child was gone but its status could not be read.
     Unknown,
+    /// The connection to the remote runner serving the child was lost (the
+    /// runner or its machine went away); what became of the child is not known.
+    Disconnected {
+        /// What the connection reported.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for ProcessDeath {
@@ -329,6 +335,7 @@ impl std::fmt::Display for ProcessDeath {
             Self::StackOverflow => f.write_str("overflowed its stack"),
             Self::Exited { code } => write!(f, "exited with status {code}"),
             Self::Unknown => f.write_str("ended (status unknown)"),
+            Self::Disconnected { reason } => write!(f, "was lost with its remote runner: {reason}"),
         }
     }
 }

@@ -376,6 +376,32 @@ impl PluginHandle {
         self.executor().cancel_handle()
     }
 
+    /// Binds host interface `name` (the host's `hash` and `version`) for this
+    /// plugin, whichever backend runs it: in the library of a cdylib plugin,
+    /// and in the child of a process-isolated one, whose calls then come
+    /// back to the host's table (bound again after every restart).
+    /// `Ok(false)`: the plugin does not import the interface. Generated
+    /// `<Interface>Binding::bind_handle` calls this.
+    ///
+    /// # Safety
+    /// `build_table` must return a valid host function table that is never
+    /// freed (as `<Interface>Binding::table` makes).
+    pub unsafe fn bind_host_interface(
+        &self,
+        name: &str,
+        hash: u64,
+        version: u32,
+        build_table: impl FnOnce() -> *const fidius_core::host_ffi::HostFunctionTable,
+    ) -> Result<bool, crate::LoadError> {
+        let mut build = Some(build_table);
+        let mut table = || match build.take() {
+            Some(f) => f(),
+            None => std::ptr::null(),
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { self.executor().bind_host(name, hash, version, &mut table) }
+    }
+
     /// The process id of the child process running the plugin, if it is
     /// process-isolated and a child is running.
     pub fn process_id(&self) -> Option<u32> {

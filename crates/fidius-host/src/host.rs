@@ -41,6 +41,9 @@ pub struct PluginHostBuilder {
     pub(crate) isolated: Vec<(String, Option<crate::process::ProcessOptions>)>,
     #[cfg(target_os = "linux")]
     pub(crate) process: crate::process::ProcessOptions,
+    /// `[package] isolation = "process"` in a package's manifest is ignored.
+    #[cfg(target_os = "linux")]
+    pub(crate) ignore_package_isolation: bool,
 }
 
 /// The host-wide egress policy (a newtype so the builder stays `Debug`).
@@ -144,6 +147,17 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Whether a package's own suggestion, `isolation = "process"` under
+    /// `[package]` in its `package.toml`, runs it in a child process (with
+    /// the host's [`crate::process::ProcessOptions`]) when the host's
+    /// policy would run it in process (default: honoured). A package can
+    /// only ask for more isolation, never less.
+    #[cfg(target_os = "linux")]
+    pub fn package_isolation_hints(mut self, honour: bool) -> Self {
+        self.ignore_package_isolation = !honour;
+        self
+    }
+
     /// Runs plugin `name` in a child process with its own options.
     #[cfg(target_os = "linux")]
     pub fn isolate_with(
@@ -207,6 +221,21 @@ impl<C: serde::Serialize + ?Sized> serde::Serialize for ConfigRef<'_, C> {
 /// The `[package]` name of the package in `dir` (empty if unreadable).
 pub(crate) fn package_name(dir: &Path) -> String {
     package_identity(dir).map(|(n, _)| n).unwrap_or_default()
+}
+
+/// Whether the package in `dir` suggests the process tier
+/// (`isolation = "process"` under `[package]`; a lenient read, since the
+/// hint can only add isolation).
+pub(crate) fn package_suggests_process(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join(fidius_package::MANIFEST_FILE)) else {
+        return false;
+    };
+    toml::from_str::<toml::Value>(&text).is_ok_and(|v| {
+        v.get("package")
+            .and_then(|p| p.get("isolation"))
+            .and_then(toml::Value::as_str)
+            == Some("process")
+    })
 }
 
 /// The `[package]` name and runtime of the package in `dir`, if it has a

@@ -77,6 +77,17 @@ pub(crate) fn sealed_memfd(label: &str, data: &[u8]) -> std::io::Result<std::os:
     Ok(file.into())
 }
 
+/// Everything a memfd holds (read from offset 0, whatever its file offset).
+#[cfg(all(target_os = "linux", feature = "remote"))]
+pub(crate) fn read_memfd(fd: &std::os::fd::OwnedFd) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::from(fd.try_clone()?);
+    let len = file.metadata()?.len();
+    let mut data = vec![0; usize::try_from(len).map_err(std::io::Error::other)?];
+    file.read_exact_at(&mut data, 0)?;
+    Ok(data)
+}
+
 #[cfg(target_os = "linux")]
 fn map_bytes(path: &Path, data: &[u8]) -> Result<Library, LoadError> {
     use std::os::fd::AsRawFd;

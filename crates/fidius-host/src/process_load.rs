@@ -18,6 +18,17 @@ impl PluginHost {
         (self.cfg.isolation == Isolation::Process).then_some(&self.cfg.process)
     }
 
+    /// The process options for the package in `dir`: the host's policy for
+    /// its name, else the host's options if the package suggests the
+    /// process tier and the host honours such hints.
+    pub(crate) fn isolation_for_package(&self, dir: &std::path::Path) -> Option<&ProcessOptions> {
+        self.isolation_for(&crate::host::package_name(dir))
+            .or_else(|| {
+                (!self.cfg.ignore_package_isolation && crate::host::package_suggests_process(dir))
+                    .then_some(&self.cfg.process)
+            })
+    }
+
     /// Loads plugin `name` into a child process (with the host's
     /// [`ProcessOptions`]), whatever the isolation policy says.
     pub fn load_isolated(&self, name: &str) -> Result<PluginHandle, LoadError> {

@@ -108,7 +108,7 @@ impl PluginHost {
         config: Option<&serde_json::Value>,
     ) -> Result<PluginHandle, LoadError> {
         #[cfg(target_os = "linux")]
-        if let Some(opts) = self.isolation_for(&crate::host::package_name(dir)) {
+        if let Some(opts) = self.isolation_for_package(dir) {
             return self.load_python_isolated(dir, desc, config, opts.clone());
         }
         let p = self.prepare_python(dir)?;

@@ -655,3 +655,233 @@ fn a_child_that_breaks_the_protocol_mid_call_is_a_typed_error() {
         assert!(matches!(c.add(&1, &2), Err(CallError::ProcessProtocol(_))));
     }
 }
+
+#[test]
+fn bidirectional_streams_cross_the_process_boundary() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let host = host_with(
+        dir.path(),
+        ProcessOptions::default().deadline(Duration::from_secs(20)),
+    );
+    let c = wild(&host);
+    let got: Vec<u64> = c
+        .relay("", 1..=5u64, &10, &u64::MAX)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(got, [10, 20, 30, 40, 50]);
+    // Pull-based over an endless input: the host produces only what the
+    // child's producer asked for (its read-ahead is bounded).
+    let produced = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = std::sync::Arc::clone(&produced);
+    let endless = (0u64..).inspect(move |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let marker = dir.path().join("relay-dropped");
+    let mut s = c
+        .relay(&marker.display().to_string(), endless, &3, &u64::MAX)
+        .unwrap();
+    let first: Vec<u64> = s.by_ref().take(1000).map(|r| r.unwrap()).collect();
+    assert_eq!(first, (0..1000u64).map(|v| v * 3).collect::<Vec<_>>());
+    let asked = produced.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1000..=1000 + 130).contains(&asked),
+        "the host produced {asked} items for 1000 outputs"
+    );
+    // Calls interleave with an open bidirectional stream on one child.
+    assert_eq!(c.add(&2, &3).unwrap(), 5);
+    assert_eq!(s.next().unwrap().unwrap(), 3000);
+    // Dropping the consumer drops the producer (and its input) in the child.
+    drop(s);
+    assert_eq!(c.add(&2, &2).unwrap(), 4);
+    assert!(
+        marker.exists(),
+        "the bidirectional producer's destructor did not run"
+    );
+    // A mid-stream error is one typed item that ends the stream.
+    let got: Vec<_> = c.relay("", 1..10u64, &1, &3).unwrap().collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        matches!(&got[2], Err(CallError::Plugin(e)) if e.code == "RELAY"),
+        "{got:?}"
+    );
+    // A host input that stalls is stopped by the deadline, and the next
+    // call gets a fresh child.
+    let slow = (0u64..).inspect(|i| {
+        if *i == 2 {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    });
+    let r: Vec<_> = fidius_host::with_deadline(Duration::from_millis(300), || {
+        c.relay("", slow, &1, &u64::MAX).unwrap().take(5).collect()
+    });
+    assert!(
+        r.iter()
+            .any(|x| matches!(x, Err(CallError::Timeout { .. }))),
+        "{r:?}"
+    );
+    assert_eq!(c.add(&1, &1).unwrap(), 2);
+    // A crash mid-stream is a typed error.
+    let mut s = c.relay("", 1..=3u64, &1, &u64::MAX).unwrap();
+    assert_eq!(s.next().unwrap().unwrap(), 1);
+    let pid = c.handle().process_id().unwrap();
+    // SAFETY: signalling the plugin's child process, which this test owns.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let rest: Vec<_> = s.collect();
+    assert!(
+        rest.iter().any(|x| matches!(
+            x,
+            Err(CallError::ProcessDied { .. } | CallError::StreamAborted)
+        )) || rest.iter().all(|x| x.is_ok()),
+        "{rest:?}"
+    );
+    assert_eq!(c.add(&1, &2).unwrap(), 3);
+}
+
+mod host_functions {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, OnceLock};
+    use test_plugin_smoke::{DeferrableClient, TestHost, TestHostBinding};
+
+    fn smoke_dir() -> tempfile::TempDir {
+        let lib = fidius_test::dylib_fixture(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
+        )
+        .build()
+        .into_path();
+        let dir = tempfile::tempdir().unwrap();
+        fidius_test::copy_into(&lib, dir.path());
+        dir
+    }
+
+    #[derive(Default)]
+    struct Host {
+        calls: AtomicU64,
+        /// The isolated plugin, for a host function that calls back into it.
+        plugin: OnceLock<Arc<DeferrableClient>>,
+        /// Where the host function ran (never in the child).
+        pids: std::sync::Mutex<Vec<u32>>,
+    }
+
+    impl TestHost for Host {
+        fn get_value(&self, key: String) -> u64 {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.pids.lock().unwrap().push(std::process::id());
+            match key.as_str() {
+                "reenter" => match self.plugin.get().expect("plugin set").add_one(&41) {
+                    Ok(v) => v,
+                    Err(CallError::Backend { message, .. }) if message.contains("called back") => {
+                        7777
+                    }
+                    Err(e) => panic!("{e:?}"),
+                },
+                other => other.len() as u64 * 10,
+            }
+        }
+        fn release_slot(&self, n: u32) -> Result<u32, fidius_core::PluginError> {
+            if n == 0 {
+                Err(fidius_core::PluginError::new(
+                    "NO_SLOT",
+                    "slot 0 does not exist",
+                ))
+            } else {
+                Ok(n * 2)
+            }
+        }
+        fn panicky(&self) -> u32 {
+            panic!("the host function blew up")
+        }
+    }
+
+    #[test]
+    fn host_functions_are_called_back_across_the_process_boundary() {
+        let _s = serial();
+        let dir = smoke_dir();
+        let host = host_with(
+            dir.path(),
+            ProcessOptions::default().deadline(Duration::from_secs(20)),
+        );
+        let plugin = Arc::new(DeferrableClient::load(&host, "DeferrableImpl").unwrap());
+        let child = plugin.handle().process_id().unwrap();
+        assert_ne!(child, std::process::id());
+        assert!(!plugin.host_bound().unwrap());
+        let imp = Arc::new(Host::default());
+        assert!(imp.plugin.set(Arc::clone(&plugin)).is_ok());
+        assert!(TestHostBinding::bind_handle(plugin.handle(), imp.clone()).unwrap());
+        assert!(plugin.host_bound().unwrap());
+
+        assert_eq!(plugin.run_deferred("abc").unwrap(), 31);
+        assert_eq!(plugin.value_from_thread("abcd").unwrap(), 40);
+        assert_eq!(plugin.try_release(&3).unwrap(), "ok:6");
+        assert_eq!(plugin.try_release(&0).unwrap(), "err:NO_SLOT");
+        let seen = plugin.observe_host_panic().unwrap();
+        assert!(
+            seen.contains("HostPanic") && seen.contains("blew up"),
+            "{seen}"
+        );
+        assert!(
+            matches!(plugin.panic_after_callback(), Err(CallError::Panic(m)) if m.contains("after a host call"))
+        );
+        // The host functions ran in the host, not in the child.
+        assert!(imp
+            .pids
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|&p| p == std::process::id()));
+        // A host function calling back into the plugin whose call it serves
+        // gets a typed error (it would never return), not a deadlock.
+        assert_eq!(plugin.run_deferred("reenter").unwrap(), 7778);
+
+        // The gates: binding twice is refused by the plugin's library; a
+        // table of another hash is refused before anything is bound.
+        match TestHostBinding::bind_handle(plugin.handle(), imp.clone()) {
+            Err(LoadError::HostBindFailed { code, .. }) => {
+                assert_eq!(code, fidius_core::host_ffi::BIND_ERR_ALREADY_BOUND)
+            }
+            other => panic!("expected HostBindFailed, got {other:?}"),
+        }
+        // SAFETY: a table built by the generated binding (valid, leaked).
+        let skewed = unsafe {
+            plugin.handle().bind_host_interface(
+                TestHostBinding::INTERFACE_NAME,
+                TestHostBinding::INTERFACE_HASH ^ 1,
+                TestHostBinding::INTERFACE_VERSION,
+                || TestHostBinding::table(imp.clone()),
+            )
+        };
+        assert!(
+            matches!(skewed, Err(LoadError::HostInterfaceHashMismatch { .. })),
+            "{skewed:?}"
+        );
+
+        // After the child dies, the fresh child has the interface bound
+        // again before the plugin is constructed.
+        let before = imp.calls.load(Ordering::SeqCst);
+        // SAFETY: signalling the plugin's child process, which this test owns.
+        unsafe { libc::kill(child as i32, libc::SIGKILL) };
+        assert!(matches!(
+            plugin.run_deferred("x"),
+            Err(CallError::ProcessDied { .. })
+        ));
+        assert!(gone(child), "the killed child was not reaped");
+        assert!(plugin.host_bound().unwrap());
+        assert_eq!(plugin.run_deferred("xyz").unwrap(), 31);
+        assert_ne!(plugin.handle().process_id().unwrap(), child);
+        assert_eq!(imp.calls.load(Ordering::SeqCst), before + 1);
+    }
+
+    #[test]
+    fn host_functions_cannot_be_bound_to_plugins_without_the_import() {
+        let _s = serial();
+        let dir = plugin_dir();
+        let host = host_with(dir.path(), ProcessOptions::default());
+        let c = wild(&host);
+        let imp: Arc<dyn TestHost> = Arc::new(Host::default());
+        // The unruly plugin imports no host interface.
+        assert!(!TestHostBinding::bind_handle(c.handle(), imp).unwrap());
+        assert_eq!(c.add(&1, &1).unwrap(), 2);
+    }
+}

@@ -434,7 +434,60 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// works; a bidi method is a generator over it; errors are typed.
 #[test]
 fn client_and_bidi_streams_pull_host_items_lazily() {
-    use test_plugin_smoke::__fidius_StreamWorks::{self as sw, StreamWorks_PYTHON_DESCRIPTOR};
+    use test_plugin_smoke::__fidius_StreamWorks::StreamWorks_PYTHON_DESCRIPTOR;
+    let dir = works_package();
+    let h = host(dir.path())
+        .load_python_configured(
+            "py-works",
+            &StreamWorks_PYTHON_DESCRIPTOR,
+            &StreamConfig { step: 3 },
+        )
+        .unwrap();
+    exercise_streams(&h);
+}
+
+/// The same streams with the Python plugin in a runner child: the host's
+/// items and the plugin's cross the process boundary as JSON values.
+#[cfg(target_os = "linux")]
+#[test]
+fn python_streams_cross_the_process_boundary() {
+    use fidius_host::process::ProcessOptions;
+    use test_plugin_smoke::__fidius_StreamWorks::StreamWorks_PYTHON_DESCRIPTOR;
+    let dir = works_package();
+    let host = PluginHost::builder()
+        .search_path(dir.path())
+        .isolate("py-works")
+        .process_options(
+            ProcessOptions::default()
+                .runner(env!("CARGO_BIN_EXE_fidius-runner"))
+                .deadline(std::time::Duration::from_secs(20)),
+        )
+        .build()
+        .unwrap();
+    let h = host
+        .load_python_configured(
+            "py-works",
+            &StreamWorks_PYTHON_DESCRIPTOR,
+            &StreamConfig { step: 3 },
+        )
+        .unwrap();
+    assert!(h.process_id().is_some());
+    exercise_streams(&h);
+    // The child ran the generator: dropping the consumer mid-stream, then
+    // calling again on the same child, works.
+    use test_plugin_smoke::__fidius_StreamWorks as sw;
+    let mut s = h
+        .call_server_stream::<_, u64>(sw::METHOD_COUNT, &(0u64, String::new()))
+        .unwrap();
+    assert_eq!(s.next().unwrap().unwrap(), 0);
+    drop(s);
+    let step: u64 = h.call_method(sw::METHOD_STEP, &()).unwrap();
+    assert_eq!(step, 3);
+}
+
+/// A package of `StreamWorks` written in Python (configured by `step`).
+fn works_package() -> tempfile::TempDir {
+    use test_plugin_smoke::__fidius_StreamWorks::StreamWorks_PYTHON_DESCRIPTOR;
     let dir = tempfile::tempdir().unwrap();
     let pkg = dir.path().join("works");
     fidius_test::vendor_python_sdk(&pkg);
@@ -502,13 +555,12 @@ def __fidius_configure__(config):
         ),
     )
     .unwrap();
-    let h = host(dir.path())
-        .load_python_configured(
-            "py-works",
-            &StreamWorks_PYTHON_DESCRIPTOR,
-            &StreamConfig { step: 3 },
-        )
-        .unwrap();
+    dir
+}
+
+/// Client, bidirectional and server streams of a `StreamWorks` handle.
+fn exercise_streams(h: &fidius_host::PluginHandle) {
+    use test_plugin_smoke::__fidius_StreamWorks as sw;
     let total: u64 = h
         .call_client_stream(sw::METHOD_SUM, 1u64..=100, &())
         .unwrap();
@@ -634,4 +686,39 @@ fn python_plugins_run_in_a_killable_child_process() {
         .call_method(__fidius_Greeter::METHOD_GREET, &("Ada".to_string(),))
         .unwrap();
     assert_eq!(out, "Hello, Ada!");
+}
+
+/// `isolation = "process"` in a package's manifest puts it in a runner child
+/// unless the host opts out of such hints.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_package_can_suggest_the_process_tier() {
+    use fidius_host::process::ProcessOptions;
+    use test_plugin_smoke::__fidius_StreamWorks::{self as sw, StreamWorks_PYTHON_DESCRIPTOR};
+    let dir = works_package();
+    let manifest = dir.path().join("works/package.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "runtime = \"python\"\n",
+        "runtime = \"python\"\nisolation = \"process\"\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let load = |honour: bool| {
+        let host = PluginHost::builder()
+            .search_path(dir.path())
+            .package_isolation_hints(honour)
+            .process_options(ProcessOptions::default().runner(env!("CARGO_BIN_EXE_fidius-runner")))
+            .build()
+            .unwrap();
+        host.load_python_configured(
+            "py-works",
+            &StreamWorks_PYTHON_DESCRIPTOR,
+            &StreamConfig { step: 2 },
+        )
+        .unwrap()
+    };
+    let isolated = load(true);
+    assert!(isolated.process_id().is_some(), "the hint was not honoured");
+    let step: u64 = isolated.call_method(sw::METHOD_STEP, &()).unwrap();
+    assert_eq!(step, 2);
+    assert!(load(false).process_id().is_none(), "the host opted out");
 }

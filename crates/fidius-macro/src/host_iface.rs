@@ -432,6 +432,23 @@ fn emit(
                 )
             }
 
+            /// Binds `imp` for a loaded plugin, whichever backend runs it (a
+            /// cdylib's library, or the child of a process-isolated plugin,
+            /// whose calls come back to `imp`). `Ok(false)` if the plugin
+            /// does not import the interface.
+            #[cfg(feature = "host")]
+            pub fn bind_handle(
+                handle: &#krate::PluginHandle,
+                imp: ::std::sync::Arc<dyn #ident>,
+            ) -> ::core::result::Result<bool, #krate::LoadError> {
+                // SAFETY: `Self::table` builds a valid table and leaks it.
+                unsafe {
+                    handle.bind_host_interface(
+                        #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::table(imp),
+                    )
+                }
+            }
+
             /// [`Self::bind`] for the library of a loaded plugin.
             #[cfg(feature = "host")]
             pub fn bind_plugin(

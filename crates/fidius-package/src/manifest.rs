@@ -65,6 +65,11 @@ pub struct PackageHeader {
     /// `rust` (default), `python` or `wasm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    /// `"process"` suggests that hosts run the plugin in a killable child
+    /// process (fidius's process tier); hosts honour it unless they opt out,
+    /// and never take it as a reason to isolate less than their own policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
 }
 
 impl PackageHeader {

@@ -47,6 +47,16 @@ pub trait Unruly: Send + Sync {
     /// Sums the host's items until one equals `stop` (not counted), and
     /// adds `offset`: `(items taken, total)`.
     fn weigh(&self, offset: u64, items: fidius::Stream<u64>, stop: u64) -> (u64, u64);
+    /// Bidirectional: each of the host's items times `factor`, as it
+    /// arrives; an item equal to `fail_at` is a mid-stream error of code
+    /// `RELAY`. When the stream is dropped, creates the file `marker`.
+    fn relay(
+        &self,
+        marker: String,
+        items: fidius::Stream<u64>,
+        factor: u64,
+        fail_at: u64,
+    ) -> fidius::Stream<u64>;
 }
 
 /// Creates a file when dropped (observes that a stream's producer was dropped).
@@ -63,6 +73,35 @@ impl Iterator for Marker {
 impl Drop for Marker {
     fn drop(&mut self) {
         let _ = std::fs::write(&self.0, b"dropped");
+    }
+}
+
+/// The producer of [`Unruly::relay`].
+struct Relay {
+    marker: String,
+    items: fidius::Stream<u64>,
+    factor: u64,
+    fail_at: u64,
+}
+
+impl Iterator for Relay {
+    type Item = Result<u64, PluginError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.items.next_result()? {
+            Ok(v) if v == self.fail_at => {
+                Some(Err(PluginError::new("RELAY", format!("{v} refused"))))
+            }
+            Ok(v) => Some(Ok(v * self.factor)),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.marker.is_empty() {
+            let _ = std::fs::write(&self.marker, b"dropped");
+        }
     }
 }
 
@@ -160,6 +199,20 @@ impl Unruly for Wild {
     }
     fn watched(&self, marker: String) -> fidius::Stream<u64> {
         fidius::Stream::from_iter(Marker(marker, 0))
+    }
+    fn relay(
+        &self,
+        marker: String,
+        items: fidius::Stream<u64>,
+        factor: u64,
+        fail_at: u64,
+    ) -> fidius::Stream<u64> {
+        fidius::Stream::try_from_iter(Relay {
+            marker,
+            items,
+            factor,
+            fail_at,
+        })
     }
     fn weigh(&self, offset: u64, mut items: fidius::Stream<u64>, stop: u64) -> (u64, u64) {
         let (mut n, mut total) = (0, offset);

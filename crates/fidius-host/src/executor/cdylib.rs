@@ -755,6 +755,25 @@ impl PluginExecutor for CdylibExecutor {
         self.finish_stream(status, out_ptr, out_len)
     }
 
+    unsafe fn bind_host(
+        &self,
+        name: &str,
+        hash: u64,
+        version: u32,
+        table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
+    ) -> Result<bool, LoadError> {
+        match &self._library {
+            Some(library) => {
+                crate::host_import::bind_host_interface(library, name, hash, version, table)
+            }
+            None => Err(LoadError::HostBindFailed {
+                interface: name.to_owned(),
+                code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
+                message: "this plugin is linked into the host: bind its host interfaces with `<Interface>Binding::bind_in_process`".into(),
+            }),
+        }
+    }
+
     fn method_metadata(&self, method: u32) -> Vec<(&str, &str)> {
         CdylibExecutor::method_metadata(self, method)
     }

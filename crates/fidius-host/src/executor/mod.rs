@@ -272,6 +272,33 @@ pub trait PluginExecutor: Send + Sync {
         let _ = (method, stream, input);
         Err(unsupported(self.info(), "bidirectional streaming"))
     }
+
+    /// Binds host interface `name` (its `hash` and `version` are the host's)
+    /// for this plugin, with the function table `table` builds (called only
+    /// once the plugin's import passed the ABI, version and hash gates).
+    /// `Ok(false)`: the plugin does not import the interface. The default
+    /// refuses: the backend cannot call host functions.
+    ///
+    /// # Safety
+    /// `table` must return a valid host function table that is never freed.
+    unsafe fn bind_host(
+        &self,
+        name: &str,
+        hash: u64,
+        version: u32,
+        table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
+    ) -> Result<bool, crate::LoadError> {
+        let _ = (hash, version, table);
+        Err(crate::LoadError::HostBindFailed {
+            interface: name.to_owned(),
+            code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
+            message: format!(
+                "host functions cannot be bound to {:?} plugin '{}'",
+                self.info().runtime,
+                self.info().name
+            ),
+        })
+    }
 }
 
 /// [`PluginExecutor::call_value`] for a bincode-speaking backend: the tuple

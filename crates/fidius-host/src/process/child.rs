@@ -39,6 +39,11 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
+    /// The socket itself (a remote runner's session pumps frames through it).
+    pub(crate) fn socket(&self) -> &UnixStream {
+        &self.sock
+    }
+
     fn wait(
         &self,
         events: libc::c_short,
@@ -245,7 +250,7 @@ impl OutputTail {
         String::from_utf8_lossy(&bytes).trim().to_owned()
     }
 
-    fn push(&self, data: &[u8]) {
+    pub(crate) fn push(&self, data: &[u8]) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.bytes += data.len() as u64;
         let data = &data[data.len().saturating_sub(TAIL_BYTES)..];
@@ -254,7 +259,7 @@ impl OutputTail {
         s.stderr.extend(data);
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).done = true;
         self.closed.notify_all();
     }
@@ -328,6 +333,19 @@ pub(crate) struct Ended {
     pub status: Option<ExitStatus>,
     /// Whether the host sent the kill.
     pub killed_by_host: bool,
+    /// Why the connection to a remote runner was lost, if it was.
+    pub lost: Option<String>,
+}
+
+/// The far side of a child that is not a process of this machine (a
+/// session with a remote runner): how to stop it and learn how it ended.
+pub(crate) trait Peer: Send {
+    /// Ends it now (the remote runner kills its child).
+    fn kill(&self);
+    /// Waits up to `grace` for it to end: `None` if it has not; else the
+    /// child's status if the runner reported one, and why the connection
+    /// was lost if it was.
+    fn wait(&self, grace: Duration) -> Option<(Option<ExitStatus>, Option<String>)>;
 }
 
 /// A running (or dead, not yet reaped) runner child.
@@ -336,9 +354,13 @@ pub(crate) struct Child {
     pidfd: Option<OwnedFd>,
     pub(crate) channel: Channel,
     pub(crate) tail: Arc<OutputTail>,
+    /// The local process id (0 for a remote child).
     pub(crate) pid: u32,
     /// Whether the host sent the kill (so a SIGKILL is not the plugin's death).
     killed: bool,
+    /// A remote child instead of a local process.
+    peer: Option<Box<dyn Peer>>,
+    lost: Option<String>,
 }
 
 struct SpawnJob {
@@ -541,6 +563,8 @@ impl Child {
             tail: Arc::clone(&tail),
             pid,
             killed: false,
+            peer: None,
+            lost: None,
         };
         child.channel.sock.set_nonblocking(true)?;
         if let (Some(out), Some(err)) = (out, err) {
@@ -552,6 +576,29 @@ impl Child {
             tail.finish();
         }
         Ok(child)
+    }
+
+    /// A child on the far side of `sock` (a bridge to a remote runner).
+    pub(crate) fn with_peer(
+        sock: UnixStream,
+        tail: Arc<OutputTail>,
+        peer: Box<dyn Peer>,
+    ) -> io::Result<Child> {
+        sock.set_nonblocking(true)?;
+        Ok(Child {
+            proc: None,
+            pidfd: None,
+            channel: Channel {
+                sock,
+                buf: Vec::new(),
+                start: 0,
+            },
+            tail,
+            pid: 0,
+            killed: false,
+            peer: Some(peer),
+            lost: None,
+        })
     }
 
     /// Kills what is left of the child's process group (processes the plugin
@@ -568,6 +615,10 @@ impl Child {
     /// pid) and to its process group.
     pub(crate) fn kill(&mut self) {
         self.killed = true;
+        if let Some(peer) = &self.peer {
+            peer.kill();
+            return;
+        }
         self.kill_group();
         match &self.pidfd {
             Some(fd) => {
@@ -635,12 +686,23 @@ impl Child {
         Ended {
             status,
             killed_by_host: self.killed,
+            lost: self.lost.take(),
         }
     }
 
     fn finish_inner(&mut self, grace: Duration) -> Option<ExitStatus> {
         // A runner exits when its channel closes.
         let _ = self.channel.sock.shutdown(std::net::Shutdown::Both);
+        if let Some(peer) = self.peer.take() {
+            let ended = peer.wait(grace).or_else(|| {
+                self.killed = true;
+                peer.kill();
+                peer.wait(Duration::from_millis(500))
+            });
+            let (status, lost) = ended.unwrap_or((None, None));
+            self.lost = lost;
+            return status;
+        }
         if !self.exited_within(grace) {
             self.kill();
             self.exited_within(Duration::from_millis(50));
@@ -670,6 +732,10 @@ fn reap_later(mut proc: std::process::Child) {
 
 impl Drop for Child {
     fn drop(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            peer.kill();
+            return;
+        }
         if self.proc.is_none() {
             return;
         }

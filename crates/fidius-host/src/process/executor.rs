@@ -2,7 +2,7 @@
 //! handshake, calls with deadlines and cancellation, and restarts.
 
 use super::child::{Child, Ended, SpawnSpec, Stop};
-use super::frame::{self, Summary, ToChild, ToHost, WireLoadError};
+use super::frame::{self, HostSpec, Summary, ToChild, ToHost, WireCallError, WireLoadError};
 use super::ProcessOptions;
 use crate::error::{CallError, LoadError, ProcessDeath};
 use crate::executor::{CallLimits, CancelHandle, OutputSink, PluginExecutor};
@@ -36,6 +36,98 @@ struct Spec {
     /// a Python package).
     _keep: Option<Box<dyn std::any::Any + Send + Sync>>,
     opts: ProcessOptions,
+    /// Host interfaces bound so far, in binding order (a child's `HostCall`
+    /// names one by its index here); every restart binds them again.
+    hosts: Mutex<Vec<BoundHost>>,
+}
+
+thread_local! {
+    /// The plugins (by the address of their `Spec`) whose host functions
+    /// this thread is running for their child right now.
+    static SERVING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks a host function running on this thread for the child of `spec`.
+struct Serving(usize);
+
+impl Serving {
+    fn enter(spec: &Spec) -> Self {
+        let key = spec as *const Spec as usize;
+        SERVING.with(|s| s.borrow_mut().push(key));
+        Self(key)
+    }
+
+    /// Whether this thread is inside a host function of `spec`'s child.
+    fn within(spec: &Spec) -> bool {
+        let key = spec as *const Spec as usize;
+        SERVING.with(|s| s.borrow().contains(&key))
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        SERVING.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|&k| k == self.0) {
+                s.remove(i);
+            }
+        });
+    }
+}
+
+/// A host interface bound for a process-isolated plugin: the host's own
+/// function table runs the calls the child forwards.
+struct BoundHost {
+    spec: HostSpec,
+    table: &'static fidius_core::host_ffi::HostFunctionTable,
+}
+
+impl Spec {
+    /// The runner, as messages name it.
+    fn runner_label(&self) -> String {
+        match &self.opts.remote {
+            Some(r) => format!("remote runner {}", r.endpoint),
+            None => format!("runner {}", self.program.display()),
+        }
+    }
+
+    fn host_specs(&self) -> Vec<HostSpec> {
+        let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts.iter().map(|h| h.spec.clone()).collect()
+    }
+
+    /// Runs host function `function` of bound interface `host` for the
+    /// child, and encodes the answer to its call `call` into `buf`.
+    fn host_reply(
+        &self,
+        call: u64,
+        host: u32,
+        function: u32,
+        input: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        use fidius_core::status::{STATUS_INVALID_INDEX, STATUS_SERIALIZATION_ERROR};
+        let table = {
+            let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            hosts.get(host as usize).map(|h| h.table)
+        };
+        let (status, output) = match table {
+            None => (STATUS_INVALID_INDEX, Vec::new()),
+            Some(table) => {
+                let _serving = Serving::enter(self);
+                fidius_core::host_ffi::call_host_raw(table, function, input)
+                    .unwrap_or((STATUS_SERIALIZATION_ERROR, Vec::new()))
+            }
+        };
+        frame::encode(
+            &ToChild::HostReply {
+                id: call,
+                status,
+                output: &output,
+            },
+            buf,
+        )
+    }
 }
 
 struct State {
@@ -46,6 +138,9 @@ struct State {
     failures: u32,
     last_failure: Option<Instant>,
     frame: Vec<u8>,
+    /// The host's side of the inputs of open bidirectional streams, by
+    /// stream id (they end with the child).
+    inputs: std::collections::HashMap<u64, HostInput>,
 }
 
 /// Cancellation of the calls in progress on one handle: an eventfd the
@@ -133,6 +228,8 @@ struct Inner {
     cancel: Arc<Cancel>,
     /// Pid of the running child (0: none).
     pid: AtomicU32,
+    /// Serializes host-interface bindings (each takes the next index).
+    binding: Mutex<()>,
 }
 
 impl std::fmt::Debug for ProcessExecutor {
@@ -165,7 +262,12 @@ fn start_error(msg: String) -> StartError {
 /// How `ended` died, from its status and what it wrote to stderr during the call.
 fn classify(ended: &Ended, stderr: &str) -> ProcessDeath {
     let Some(status) = ended.status else {
-        return ProcessDeath::Unknown;
+        return match &ended.lost {
+            Some(reason) => ProcessDeath::Disconnected {
+                reason: reason.clone(),
+            },
+            None => ProcessDeath::Unknown,
+        };
     };
     match (status.signal(), status.code()) {
         (Some(sig), _)
@@ -200,7 +302,7 @@ fn start(
     call_until: Option<Instant>,
     cancel: Option<RawFd>,
 ) -> Result<(Child, Summary), StartError> {
-    let mut child = Child::spawn(&SpawnSpec {
+    let spawn = SpawnSpec {
         program: &spec.program,
         is_self: spec.is_self,
         library: spec.library.as_ref(),
@@ -208,13 +310,19 @@ fn start(
         max_memory: spec.opts.max_memory,
         cpu_time: spec.opts.cpu_time,
         plugin: &spec.plugin,
-    })
-    .map_err(|e| {
-        start_error(format!(
-            "could not start the runner {}: {e}",
-            spec.program.display()
-        ))
-    })?;
+    };
+    let runner = spec.runner_label();
+    let spawned = match &spec.opts.remote {
+        None => Child::spawn(&spawn),
+        #[cfg(feature = "remote")]
+        Some(remote) => super::remote::connect(remote, &spawn),
+        #[cfg(not(feature = "remote"))]
+        Some(_) => Err(std::io::Error::other(
+            "fidius-host was built without its `remote` feature",
+        )),
+    };
+    let mut child =
+        spawned.map_err(|e| start_error(format!("could not start the {runner}: {e}")))?;
     let mut buf = Vec::new();
     let hello = match &spec.python {
         None => ToChild::Hello {
@@ -224,6 +332,7 @@ fn start(
             label: spec.label.clone(),
             plugin: spec.plugin.clone(),
             config: spec.config.clone(),
+            hosts: spec.host_specs(),
         },
         Some(python) => ToChild::HelloPython {
             magic: frame::MAGIC,
@@ -245,17 +354,32 @@ fn start(
         } else {
             format!("; its stderr ended with: {stderr}")
         };
-        StartError::Runner(format!(
-            "the runner {} {what} ({death}){stderr}",
-            spec.program.display()
-        ))
+        StartError::Runner(format!("the {runner} {what} ({death}){stderr}"))
     };
     // A runner that closed its end early may still have said something: read it.
     let got = match child.channel.send(&buf, Some(until), cancel) {
-        Ok(()) | Err(Stop::Closed) => child
-            .channel
-            .recv(Some(until), cancel, spec.opts.max_frame)
-            .map(<[u8]>::to_vec),
+        Ok(()) | Err(Stop::Closed) => loop {
+            // The plugin's constructor may call host functions bound at hello.
+            let payload = match child.channel.recv(Some(until), cancel, spec.opts.max_frame) {
+                Ok(p) => p,
+                Err(stop) => break Err(stop),
+            };
+            let Ok(ToHost::HostCall {
+                id,
+                host,
+                function,
+                input,
+            }) = frame::decode::<ToHost<'_>>(payload)
+            else {
+                break Ok(payload.to_vec());
+            };
+            if let Err(e) = spec.host_reply(id, host, function, input, &mut buf) {
+                break Err(Stop::Protocol(e));
+            }
+            if let Err(stop) = child.channel.send(&buf, Some(until), cancel) {
+                break Err(stop);
+            }
+        },
         Err(stop) => Err(stop),
     };
     let payload = match got {
@@ -306,14 +430,20 @@ fn start(
                         reason,
                     })
                 }
-                WireLoadError::Protocol { message } => StartError::Runner(format!(
-                    "the runner {} cannot serve this host: {message}",
-                    spec.program.display()
-                )),
-                WireLoadError::Other { message } => start_error(format!(
-                    "the runner could not load {}: {message}",
-                    spec.label
-                )),
+                WireLoadError::Protocol { message } => {
+                    StartError::Runner(format!("the {runner} cannot serve this host: {message}"))
+                }
+                other => match other.host_binding() {
+                    Ok(e) => StartError::Load(e),
+                    Err(WireLoadError::Other { message })
+                    | Err(WireLoadError::Protocol { message }) => start_error(format!(
+                        "the runner could not load {}: {message}",
+                        spec.label
+                    )),
+                    Err(e) => {
+                        start_error(format!("the runner could not load {}: {e:?}", spec.label))
+                    }
+                },
             })
         }
         Ok(_) => {
@@ -351,6 +481,7 @@ pub(crate) fn list_library(
         python: None,
         _keep: None,
         opts: opts.clone(),
+        hosts: Mutex::default(),
     };
     match start(&spec, None, None) {
         Err(StartError::Listing(listing)) => Ok(listing
@@ -398,6 +529,7 @@ impl ProcessExecutor {
             python: None,
             _keep: None,
             opts,
+            hosts: Mutex::default(),
         };
         Self::start_spec(spec)
     }
@@ -421,6 +553,7 @@ impl ProcessExecutor {
             python: Some(python),
             _keep: Some(keep),
             opts,
+            hosts: Mutex::default(),
         };
         Self::start_spec(spec)
     }
@@ -430,7 +563,9 @@ impl ProcessExecutor {
             // A `fidius-runner` found next to the executable that cannot serve
             // this host (another release, a broken build): this executable is
             // a runner of exactly its own release.
-            Err(StartError::Runner(m)) if spec.opts.runner.is_none() && !spec.is_self => {
+            Err(StartError::Runner(m))
+                if spec.opts.runner.is_none() && spec.opts.remote.is_none() && !spec.is_self =>
+            {
                 tracing::warn!("{m}; running the plugin with the current executable instead");
                 spec.program =
                     std::env::current_exe().map_err(|e| StartError::Load(LoadError::Io(e)))?;
@@ -474,10 +609,12 @@ impl ProcessExecutor {
                 failures: 0,
                 last_failure: None,
                 frame: Vec::new(),
+                inputs: Default::default(),
             }),
             limits: Mutex::new(limits),
             cancel: Arc::new(Cancel::new().map_err(|e| StartError::Load(LoadError::Io(e)))?),
             pid,
+            binding: Mutex::new(()),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -628,6 +765,8 @@ impl Inner {
     ) -> CallError {
         let mut child = st.child.take().expect("a call has a child");
         self.pid.store(0, Ordering::SeqCst);
+        // The child's streams ended with it, and with them their inputs.
+        st.inputs.clear();
         // Cancelling is the caller's decision, not the plugin's failure.
         if !matches!(stop, Stop::Cancelled) {
             self.fail(st);
@@ -693,17 +832,26 @@ impl Inner {
         make: impl FnOnce(u64) -> ToChild<'a>,
         answer: impl FnOnce(u64, ToHost<'_>) -> Result<Result<R, CallError>, Stop>,
     ) -> Result<R, CallError> {
-        self.request_in(stream, None, make, answer).map(|(r, _)| r)
+        self.request_in(stream, Feed::Nothing, make, answer)
+            .map(|(r, _)| r)
     }
 
     /// [`Self::request`], also returning the generation of the child that answered.
     fn request_in<'a, R>(
         &self,
         stream: Option<u64>,
-        mut feeder: Option<&mut StreamPuller>,
+        feed: Feed<'_>,
         make: impl FnOnce(u64) -> ToChild<'a>,
         answer: impl FnOnce(u64, ToHost<'_>) -> Result<Result<R, CallError>, Stop>,
     ) -> Result<(R, u64), CallError> {
+        if Serving::within(&self.spec) {
+            // The child is busy with the call that is waiting for this host
+            // function: it cannot serve a second call meanwhile.
+            return Err(CallError::Backend {
+                runtime: "process".into(),
+                message: "a host function called back into the process-isolated plugin whose call it is serving; the child runs one call at a time, so this would never return".into(),
+            });
+        }
         let deadline = self.deadline();
         // The deadline covers waiting for other callers, the backoff and a restart.
         let until = deadline.map(|d| Instant::now() + d);
@@ -720,6 +868,14 @@ impl Inner {
         }
         let id = st.next_id;
         st.next_id += 1;
+        let (mut feeder, opens_input) = match feed {
+            Feed::Nothing => (None, false),
+            Feed::Call(p) => (Some(p), false),
+            Feed::Stream(p) => {
+                st.inputs.insert(id, p);
+                (None, true)
+            }
+        };
         let mut frame_buf = std::mem::take(&mut st.frame);
         frame::encode(&make(id), &mut frame_buf).map_err(CallError::Serialization)?;
         let cancel = Some(self.cancel.raw());
@@ -734,37 +890,48 @@ impl Inner {
         }
         let max = self.spec.opts.max_frame;
         let mut answer = Some(answer);
+        // While the answer is coming, the child may ask for stream items
+        // (of this call's input, or of a bidirectional stream's) and call
+        // host functions: each is served here, on the caller's thread.
         let reply = loop {
             let child = st.child.as_mut().expect("ensured above");
-            // A client-streaming call asks for the host's items one at a time.
-            let wants_input = match child.channel.recv(until, cancel, max) {
-                Ok(payload) => match frame::decode::<ToHost<'_>>(payload) {
-                    Ok(ToHost::PullInput { id: got }) if got == id && feeder.is_some() => true,
-                    Ok(msg) => break (answer.take().expect("answered once"))(id, msg),
-                    Err(e) => break Err(Stop::Protocol(format!("an undecodable answer: {e}"))),
-                },
+            let payload = match child.channel.recv(until, cancel, max) {
+                Ok(p) => p,
                 Err(stop) => break Err(stop),
             };
-            debug_assert!(wants_input);
-            let puller = feeder.as_deref_mut().expect("checked above");
+            let msg = match frame::decode::<ToHost<'_>>(payload) {
+                Ok(m) => m,
+                Err(e) => break Err(Stop::Protocol(format!("an undecodable answer: {e}"))),
+            };
             let mut buf = std::mem::take(&mut st.frame);
-            let encoded = {
-                use fidius_core::stream_ffi::Pulled;
-                let pulled = puller.pull();
-                let step = match &pulled {
-                    Pulled::Item(bytes) => Some(Ok(*bytes)),
-                    Pulled::End => None,
-                    Pulled::Error(bytes) => Some(Err(
-                        crate::executor::cdylib::decode_plugin_error(bytes).into(),
-                    )),
-                    Pulled::Panic(msg) => Some(Err(CallError::Panic(msg.clone()).into())),
-                    Pulled::Failed(code) => {
-                        Some(Err(crate::executor::cdylib::status_error(*code).into()))
-                    }
-                };
-                frame::encode(&ToChild::Input { id, step }, &mut buf)
+            let encoded = match msg {
+                ToHost::PullInput { id: input } => {
+                    let puller = match feeder.as_deref_mut() {
+                        Some(p) if input == id => Some(p),
+                        _ => st.inputs.get_mut(&input),
+                    };
+                    let step = match puller {
+                        Some(p) => p.step(),
+                        None => Some(Err(WireCallError::Plugin(fidius_core::PluginError::new(
+                            "STREAM_CLOSED",
+                            "the host closed the stream",
+                        )))),
+                    };
+                    frame::encode(&ToChild::Input { id: input, step }, &mut buf)
+                }
+                ToHost::HostCall {
+                    id: call,
+                    host,
+                    function,
+                    input,
+                } => self.spec.host_reply(call, host, function, input, &mut buf),
+                msg => {
+                    st.frame = buf;
+                    break (answer.take().expect("answered once"))(id, msg);
+                }
             };
             if let Err(e) = encoded {
+                st.frame = buf;
                 break Ok(Err(CallError::Serialization(e)));
             }
             let child = st.child.as_mut().expect("ensured above");
@@ -778,6 +945,9 @@ impl Inner {
             Ok(result) => {
                 st.failures = 0;
                 st.last_failure = None;
+                if opens_input && result.is_err() {
+                    st.inputs.remove(&id);
+                }
                 result.map(|r| (r, st.generation))
             }
             Err(stop) => Err(self.end_child(st, stop, deadline, mark)),
@@ -811,11 +981,113 @@ impl Inner {
         )
     }
 
+    /// Opens a server stream (no `input`) or a bidirectional one; `args`
+    /// are bincode, or JSON for a value-shaped plugin.
+    fn open_stream(
+        self: &Arc<Self>,
+        method: usize,
+        kind: MethodKind,
+        input: Option<HostInput>,
+        args: &[u8],
+    ) -> Result<crate::stream::RawStream, CallError> {
+        self.check(method, kind)?;
+        let method = self.method_u32(method)?;
+        let values = self.info.is_python();
+        let bidi = input.is_some();
+        let feed = input.map_or(Feed::Nothing, Feed::Stream);
+        let (stream, generation) = self.request_in(
+            None,
+            feed,
+            |id| {
+                if bidi {
+                    ToChild::OpenBidi {
+                        id,
+                        method,
+                        values,
+                        input: args,
+                    }
+                } else {
+                    ToChild::OpenStream {
+                        id,
+                        method,
+                        values,
+                        input: args,
+                    }
+                }
+            },
+            |id, msg| match msg {
+                ToHost::Reply { id: got, result } if got == id => {
+                    Ok(result.map(|_| id).map_err(CallError::from))
+                }
+                other => Err(unexpected(id, &other)),
+            },
+        )?;
+        Ok(Box::new(ProcessStream::new(self, generation, stream, bidi)))
+    }
+
     fn method_u32(&self, method: usize) -> Result<u32, CallError> {
         u32::try_from(method).map_err(|_| CallError::InvalidMethodIndex {
             index: method,
             count: self.summary.method_count,
         })
+    }
+}
+
+/// The host's items a request passes to the child.
+enum Feed<'f> {
+    Nothing,
+    /// The input of a client-streaming call: pulled while the call runs.
+    Call(&'f mut HostInput),
+    /// The input of a bidirectional stream: pulled whenever the stream's
+    /// producer in the child asks, for as long as the stream is open.
+    Stream(HostInput),
+}
+
+/// The host's side of a stream input: bincode items from a stream handle
+/// (cdylib plugins), or values sent as JSON (value-shaped, Python, plugins).
+enum HostInput {
+    Wire(StreamPuller),
+    Values {
+        items: crate::executor::ValueItems,
+        json: Vec<u8>,
+    },
+}
+
+impl HostInput {
+    fn values(items: crate::executor::ValueItems) -> Self {
+        Self::Values {
+            items,
+            json: Vec::new(),
+        }
+    }
+
+    /// The next item for the child (`None`: the end).
+    fn step(&mut self) -> Option<Result<&[u8], WireCallError>> {
+        use fidius_core::stream_ffi::Pulled;
+        match self {
+            Self::Wire(puller) => match puller.pull() {
+                Pulled::Item(bytes) => Some(Ok(bytes)),
+                Pulled::End => None,
+                Pulled::Error(bytes) => Some(Err(crate::executor::cdylib::decode_plugin_error(
+                    bytes,
+                )
+                .into())),
+                Pulled::Panic(msg) => Some(Err(CallError::Panic(msg).into())),
+                Pulled::Failed(code) => {
+                    Some(Err(crate::executor::cdylib::status_error(code).into()))
+                }
+            },
+            Self::Values { items, json } => match items.next()? {
+                Ok(value) => {
+                    json.clear();
+                    match serde_json::to_writer(&mut *json, &value) {
+                        Ok(()) => Some(Ok(json.as_slice())),
+                        Err(e) => Some(Err(CallError::Serialization(e.to_string()).into())),
+                    }
+                }
+                Err(e) => Some(Err(e.into())),
+            },
+        }
     }
 }
 
@@ -832,11 +1104,12 @@ fn unexpected(id: u64, msg: &ToHost<'_>) -> Stop {
     }
 }
 
-/// A server stream produced in the child. The child runs the producer
-/// ahead of the consumer into a small bounded queue (64 items / 256 KiB), and
-/// each pull request takes what is queued, so items arrive as soon as they
-/// are produced and in batches when the producer is faster. The stream ends
-/// with the child that produced it.
+/// A server (or bidirectional) stream produced in the child. The child runs
+/// the producer ahead of the consumer into a small bounded queue (64 items /
+/// 256 KiB), and each pull request takes what is queued, so items arrive as
+/// soon as they are produced and in batches when the producer is faster. A
+/// bidirectional stream's producer pulls the host's input through the
+/// host's requests. The stream ends with the child that produced it.
 struct ProcessStream {
     inner: Arc<Inner>,
     generation: u64,
@@ -845,6 +1118,31 @@ struct ProcessStream {
     end: Option<Result<(), CallError>>,
     item: Vec<u8>,
     done: bool,
+    /// The host's input is registered under `stream` (bidirectional).
+    input: bool,
+}
+
+impl ProcessStream {
+    fn new(inner: &Arc<Inner>, generation: u64, stream: u64, input: bool) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            generation,
+            stream,
+            pending: Default::default(),
+            end: None,
+            item: Vec::new(),
+            done: false,
+            input,
+        }
+    }
+
+    /// Drops the host's input once the stream has ended (the consumer's
+    /// input is released as soon as nobody can pull it any more).
+    fn release_input(&mut self, st: &mut State) {
+        if std::mem::take(&mut self.input) && st.generation == self.generation {
+            st.inputs.remove(&self.stream);
+        }
+    }
 }
 
 impl crate::stream::RawSource for ProcessStream {
@@ -875,6 +1173,11 @@ impl crate::stream::RawSource for ProcessStream {
                     other => Err(unexpected(id, &other)),
                 },
             );
+            let ended = got.is_err() || self.end.is_some();
+            if ended && self.input {
+                let inner = Arc::clone(&self.inner);
+                self.release_input(&mut inner.lock());
+            }
             if let Err(e) = got {
                 self.done = true;
                 return RawItem::Error(e);
@@ -894,13 +1197,17 @@ impl crate::stream::RawSource for ProcessStream {
 
 impl Drop for ProcessStream {
     fn drop(&mut self) {
+        let inner = Arc::clone(&self.inner);
+        let mut st = inner.lock();
+        // The host's input goes first: the child's producer may be waiting
+        // for its next item, and is told the stream closed instead.
+        self.release_input(&mut st);
         // A stream that ended in the child was already removed there.
         if self.done || self.end.is_some() {
             return;
         }
         // Tell the child to drop its stream (its destructor runs there);
         // no answer is awaited.
-        let mut st = self.inner.lock();
         if st.generation != self.generation {
             return;
         }
@@ -970,9 +1277,7 @@ impl PluginExecutor for ProcessExecutor {
         }
         inner.check(method, MethodKind::Unary)?;
         let method = inner.method_u32(method)?;
-        let mut args_json = Vec::new();
-        erased_serde::serialize(args, &mut serde_json::Serializer::new(&mut args_json))
-            .map_err(|e| CallError::Serialization(e.to_string()))?;
+        let args_json = json_args(args)?;
         inner.request(
             None,
             |id| ToChild::CallValue {
@@ -1034,29 +1339,8 @@ impl PluginExecutor for ProcessExecutor {
         method: usize,
         input: &[u8],
     ) -> Result<crate::stream::RawStream, CallError> {
-        let inner = &self.inner;
-        inner.check(method, MethodKind::ServerStream)?;
-        let method = inner.method_u32(method)?;
-        let (stream, generation) = inner.request_in(
-            None,
-            None,
-            |id| ToChild::OpenStream { id, method, input },
-            |id, msg| match msg {
-                ToHost::Reply { id: got, result } if got == id => {
-                    Ok(result.map(|_| id).map_err(CallError::from))
-                }
-                other => Err(unexpected(id, &other)),
-            },
-        )?;
-        Ok(Box::new(ProcessStream {
-            generation,
-            inner: Arc::clone(inner),
-            stream,
-            pending: Default::default(),
-            end: None,
-            item: Vec::new(),
-            done: false,
-        }))
+        self.inner
+            .open_stream(method, MethodKind::ServerStream, None, input)
     }
 
     fn call_server_stream_value(
@@ -1064,32 +1348,62 @@ impl PluginExecutor for ProcessExecutor {
         method: usize,
         args: &dyn erased_serde::Serialize,
     ) -> Result<crate::stream::RawStream, CallError> {
-        if self.inner.info.is_python() {
-            self.inner.check(method, MethodKind::ServerStream)?;
-            return Err(no_python_streams());
+        if !self.inner.info.is_python() {
+            return crate::executor::server_stream_value_over_wire(self, method, args);
         }
-        crate::executor::server_stream_value_over_wire(self, method, args)
+        let args_json = json_args(args)?;
+        self.inner
+            .open_stream(method, MethodKind::ServerStream, None, &args_json)
     }
 
     fn call_client_stream_value(
         &self,
         method: usize,
-        _items: crate::executor::ValueItems,
-        _args: &dyn erased_serde::Serialize,
-        _output: crate::executor::ValueSink<'_>,
+        items: crate::executor::ValueItems,
+        args: &dyn erased_serde::Serialize,
+        output: crate::executor::ValueSink<'_>,
     ) -> Result<(), CallError> {
-        self.inner.check(method, MethodKind::ClientStream)?;
-        Err(no_python_streams())
+        let inner = &self.inner;
+        inner.check(method, MethodKind::ClientStream)?;
+        let method = inner.method_u32(method)?;
+        let args_json = json_args(args)?;
+        let mut input = HostInput::values(items);
+        inner
+            .request_in(
+                None,
+                Feed::Call(&mut input),
+                |id| ToChild::CallClientStream {
+                    id,
+                    method,
+                    values: true,
+                    input: &args_json,
+                },
+                |id, msg| match msg {
+                    ToHost::Reply { id: got, result } if got == id => {
+                        Ok(result.map_err(CallError::from).and_then(|bytes| {
+                            let mut de = serde_json::Deserializer::from_slice(bytes);
+                            output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+                        }))
+                    }
+                    other => Err(unexpected(id, &other)),
+                },
+            )
+            .map(|((), _)| ())
     }
 
     fn call_bidi_stream_value(
         &self,
         method: usize,
-        _items: crate::executor::ValueItems,
-        _args: &dyn erased_serde::Serialize,
+        items: crate::executor::ValueItems,
+        args: &dyn erased_serde::Serialize,
     ) -> Result<crate::stream::RawStream, CallError> {
-        self.inner.check(method, MethodKind::BidiStream)?;
-        Err(no_python_streams())
+        let args_json = json_args(args)?;
+        self.inner.open_stream(
+            method,
+            MethodKind::BidiStream,
+            Some(HostInput::values(items)),
+            &args_json,
+        )
     }
 
     fn call_client_stream(
@@ -1104,12 +1418,17 @@ impl PluginExecutor for ProcessExecutor {
         let method = inner.method_u32(method)?;
         // SAFETY: the handle is ours (taken by value); the puller drives it
         // from this thread and drops it once, when the call ends.
-        let mut puller = unsafe { StreamPuller::new(stream.into_raw()) };
+        let mut puller = HostInput::Wire(unsafe { StreamPuller::new(stream.into_raw()) });
         inner
             .request_in(
                 None,
-                Some(&mut puller),
-                |id| ToChild::CallClientStream { id, method, input },
+                Feed::Call(&mut puller),
+                |id| ToChild::CallClientStream {
+                    id,
+                    method,
+                    values: false,
+                    input,
+                },
                 |id, msg| match msg {
                     ToHost::Reply { id: got, result } if got == id => {
                         Ok(result.map_err(CallError::from).and_then(output))
@@ -1123,11 +1442,84 @@ impl PluginExecutor for ProcessExecutor {
     fn call_bidi_stream(
         &self,
         method: usize,
-        _stream: crate::stream::OwnedStreamHandle,
-        _input: &[u8],
+        stream: crate::stream::OwnedStreamHandle,
+        input: &[u8],
     ) -> Result<crate::stream::RawStream, CallError> {
-        self.inner.check(method, MethodKind::BidiStream)?;
-        Err(no_streams())
+        // SAFETY: the handle is ours (taken by value); the puller drives it
+        // (on whichever thread serves the child's pulls, one at a time, under
+        // the state lock) and drops it once, when the stream ends.
+        let puller = HostInput::Wire(unsafe { StreamPuller::new(stream.into_raw()) });
+        self.inner
+            .open_stream(method, MethodKind::BidiStream, Some(puller), input)
+    }
+
+    unsafe fn bind_host(
+        &self,
+        name: &str,
+        hash: u64,
+        version: u32,
+        table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
+    ) -> Result<bool, LoadError> {
+        let inner = &self.inner;
+        if inner.info.is_python() {
+            return Err(LoadError::HostBindFailed {
+                interface: name.to_owned(),
+                code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
+                message: "Python plugins cannot call host functions".into(),
+            });
+        }
+        let _one_at_a_time = inner.binding.lock().unwrap_or_else(|p| p.into_inner());
+        let ptr = table();
+        // SAFETY: the caller promises a valid table that is never freed.
+        let Some(table) = (unsafe { ptr.as_ref() }) else {
+            return Err(LoadError::HostBindFailed {
+                interface: name.to_owned(),
+                code: fidius_core::host_ffi::BIND_ERR_NULL,
+                message: fidius_core::host_ffi::bind_status_message(
+                    fidius_core::host_ffi::BIND_ERR_NULL,
+                )
+                .into(),
+            });
+        };
+        let host = HostSpec {
+            name: name.to_owned(),
+            hash,
+            version,
+            fn_count: table.fn_count,
+        };
+        let index = inner
+            .spec
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as u32;
+        let bound = inner
+            .request(
+                None,
+                |id| ToChild::BindHost {
+                    id,
+                    index,
+                    host: host.clone(),
+                },
+                |id, msg| match msg {
+                    ToHost::Bound { id: got, result } if got == id => Ok(Ok(result)),
+                    other => Err(unexpected(id, &other)),
+                },
+            )
+            .map_err(|e| {
+                LoadError::ProcessStart(format!("binding host interface '{name}': {e}"))
+            })?;
+        match bound {
+            Ok(true) => {
+                let mut hosts = inner.spec.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                hosts.push(BoundHost { spec: host, table });
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => Err(e.host_binding().unwrap_or_else(|other| {
+                LoadError::ProcessStart(format!("binding host interface '{name}': {other:?}"))
+            })),
+        }
     }
 
     fn cancel_handle(&self) -> Option<CancelHandle> {
@@ -1140,18 +1532,12 @@ impl PluginExecutor for ProcessExecutor {
     }
 }
 
-fn no_python_streams() -> CallError {
-    CallError::Backend {
-        runtime: "process".into(),
-        message: "streams of Python plugins are not carried across the process boundary yet; load this plugin in process to stream".into(),
-    }
-}
-
-fn no_streams() -> CallError {
-    CallError::Backend {
-        runtime: "process".into(),
-        message: "bidirectional streams are not carried across the process boundary yet (server and client streams are); load this plugin in process for them".into(),
-    }
+/// A value-shaped plugin's argument tuple as JSON.
+fn json_args(args: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CallError> {
+    let mut json = Vec::new();
+    erased_serde::serialize(args, &mut serde_json::Serializer::new(&mut json))
+        .map_err(|e| CallError::Serialization(e.to_string()))?;
+    Ok(json)
 }
 
 impl Drop for Inner {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// First field of the handshake in both directions ("FIDP").
 pub(crate) const MAGIC: u32 = 0x4649_4450;
 /// Version of this protocol; both sides must speak the same one.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 /// The fidius-host release both sides must come from.
 pub(crate) const BUILD: &str = env!("CARGO_PKG_VERSION");
 /// Largest frame either side accepts: a longer length prefix is garbage.
@@ -35,6 +35,9 @@ pub(crate) enum ToChild<'a> {
         plugin: String,
         /// Bincode-encoded config of a configured plugin.
         config: Option<Vec<u8>>,
+        /// Host interfaces to bind in the library before the plugin is
+        /// constructed (their index here is their index in `HostCall`).
+        hosts: Vec<HostSpec>,
     },
     /// First message for a Python plugin: import `entry` from the private
     /// copy of a verified package at `root` (the host keeps it alive).
@@ -63,6 +66,9 @@ pub(crate) enum ToChild<'a> {
     OpenStream {
         id: u64,
         method: u32,
+        /// `input` is the argument tuple as JSON, and items come as JSON
+        /// (a value-shaped, Python, plugin); else both are bincode.
+        values: bool,
         #[serde(borrow)]
         input: &'a [u8],
     },
@@ -71,11 +77,35 @@ pub(crate) enum ToChild<'a> {
     Pull { id: u64, stream: u64 },
     /// Drops stream `stream` (no answer).
     CloseStream { stream: u64 },
+    /// Starts bidirectional stream `id` of slot `method`: the plugin pulls
+    /// the host's items with `PullInput { id }` whenever it needs one, and
+    /// its output is pulled like a server stream's.
+    OpenBidi {
+        id: u64,
+        method: u32,
+        /// JSON arguments and items, as for `OpenStream`.
+        values: bool,
+        #[serde(borrow)]
+        input: &'a [u8],
+    },
+    /// Binds host interface number `index` (see `Hello::hosts`) in the
+    /// library; answered by `Bound`.
+    BindHost { id: u64, index: u32, host: HostSpec },
+    /// The host's answer to `HostCall { id, .. }`: the host function's status
+    /// and output bytes, as its table returned them.
+    HostReply {
+        id: u64,
+        status: i32,
+        #[serde(borrow)]
+        output: &'a [u8],
+    },
     /// Calls client-streaming slot `method`; while it runs, the child asks
     /// for the host's items with `PullInput`, answered by `Input`.
     CallClientStream {
         id: u64,
         method: u32,
+        /// JSON arguments, items and result, as for `OpenStream`.
+        values: bool,
         #[serde(borrow)]
         input: &'a [u8],
     },
@@ -108,8 +138,26 @@ pub(crate) enum ToHost<'a> {
         #[serde(borrow)]
         result: Result<&'a [u8], WireCallError>,
     },
-    /// Call `id` (client-streaming) wants the host's next item.
+    /// Stream input `id` (a client-streaming call, or a bidirectional
+    /// stream) wants the host's next item; answered by `Input`.
     PullInput { id: u64 },
+    /// The plugin calls host function `function` of host interface `host`
+    /// (an index into the bound interfaces) with bincode arguments; `id` is
+    /// the child's, answered by `HostReply`. Sent from any plugin thread,
+    /// and served while the host is waiting for an answer of its own.
+    HostCall {
+        id: u64,
+        host: u32,
+        function: u32,
+        #[serde(borrow)]
+        input: &'a [u8],
+    },
+    /// The answer to `BindHost { id, .. }`: `Ok(false)` when the library
+    /// does not import the interface.
+    Bound {
+        id: u64,
+        result: Result<bool, WireLoadError>,
+    },
     /// The answer to pull `id`: the items produced so far (one at least,
     /// unless the stream ended), then its end if it came.
     Items {
@@ -119,6 +167,16 @@ pub(crate) enum ToHost<'a> {
         /// `Some(Ok)`: the clean end; `Some(Err)`: a failure that ended it.
         end: Option<Result<(), WireCallError>>,
     },
+}
+
+/// A host interface the host offers a plugin in a child: the child binds a
+/// table of this shape whose functions forward to the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HostSpec {
+    pub name: String,
+    pub hash: u64,
+    pub version: u32,
+    pub fn_count: u32,
 }
 
 /// Which Python package a runner serves, and as which interface.
@@ -207,8 +265,107 @@ pub(crate) enum WireLoadError {
     ConstructFailed { reason: String },
     /// The host and the runner speak different protocols.
     Protocol { message: String },
+    /// The library's import of a host interface was built for another ABI.
+    HostAbi { got: u32, expected: u32 },
+    /// The library imports another version of a host interface.
+    HostVersion {
+        interface: String,
+        plugin_expects: u32,
+        host_provides: u32,
+    },
+    /// The library imports a host interface with another hash.
+    HostHash {
+        interface: String,
+        plugin_expects: u64,
+        host_provides: u64,
+    },
+    /// The library's bind function refused the table.
+    HostBind {
+        interface: String,
+        code: i32,
+        message: String,
+    },
     /// Anything else the loader refused (rendered).
     Other { message: String },
+}
+
+impl From<crate::LoadError> for WireLoadError {
+    fn from(e: crate::LoadError) -> Self {
+        use crate::LoadError as E;
+        match e {
+            E::ConstructFailed { reason, .. } => Self::ConstructFailed { reason },
+            E::IncompatibleAbiVersion { got, expected } => Self::HostAbi { got, expected },
+            E::HostInterfaceVersionMismatch {
+                interface,
+                plugin_expects,
+                host_provides,
+            } => Self::HostVersion {
+                interface,
+                plugin_expects,
+                host_provides,
+            },
+            E::HostInterfaceHashMismatch {
+                interface,
+                plugin_expects,
+                host_provides,
+            } => Self::HostHash {
+                interface,
+                plugin_expects,
+                host_provides,
+            },
+            E::HostBindFailed {
+                interface,
+                code,
+                message,
+            } => Self::HostBind {
+                interface,
+                code,
+                message,
+            },
+            e => Self::Other {
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl WireLoadError {
+    /// The host-side error of a host-interface binding the child refused
+    /// (`None` for the other kinds).
+    pub(crate) fn host_binding(self) -> Result<crate::LoadError, Self> {
+        use crate::LoadError as E;
+        Ok(match self {
+            Self::HostAbi { got, expected } => E::IncompatibleAbiVersion { got, expected },
+            Self::HostVersion {
+                interface,
+                plugin_expects,
+                host_provides,
+            } => E::HostInterfaceVersionMismatch {
+                interface,
+                plugin_expects,
+                host_provides,
+            },
+            Self::HostHash {
+                interface,
+                plugin_expects,
+                host_provides,
+            } => E::HostInterfaceHashMismatch {
+                interface,
+                plugin_expects,
+                host_provides,
+            },
+            Self::HostBind {
+                interface,
+                code,
+                message,
+            } => E::HostBindFailed {
+                interface,
+                code,
+                message,
+            },
+            other => return Err(other),
+        })
+    }
 }
 
 /// A call's failure as it crosses the process boundary.

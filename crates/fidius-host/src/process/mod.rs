@@ -14,11 +14,16 @@
 mod child;
 pub(crate) mod executor;
 pub(crate) mod frame;
+mod link;
+#[cfg(feature = "remote")]
+mod remote;
 mod runner;
 
 pub use crate::error::ProcessDeath;
 pub use executor::ProcessExecutor;
 pub use frame::MAX_FRAME;
+#[cfg(feature = "remote")]
+pub use remote::serve_remote;
 pub use runner::runner_main;
 
 use std::ffi::OsString;
@@ -100,6 +105,51 @@ pub struct ProcessOptions {
     /// Largest message the host accepts from a child (a larger one is a
     /// protocol error and ends the child); the buffer grows only as bytes arrive.
     pub max_frame: usize,
+    /// Run children on a runner on another machine instead of locally
+    /// (feature `remote`; [`RemoteRunner`]).
+    pub remote: Option<RemoteRunner>,
+}
+
+/// A runner on another machine that serves plugins over gRPC (feature
+/// `remote`; start it with `fidius-runner --listen ADDR`). The host still
+/// verifies the library and sends exactly the verified bytes; each child
+/// of the plugin is a session, and the runner runs it in a local child
+/// process of its own with the same limits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteRunner {
+    /// `http://host:port` of the runner.
+    pub endpoint: String,
+    /// The token the runner was started with (sent as a bearer token).
+    pub token: Option<String>,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+}
+
+impl RemoteRunner {
+    /// The runner at `endpoint` (`http://host:port`).
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            token: None,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+}
+
+impl std::fmt::Debug for RemoteRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteRunner")
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 impl Default for ProcessOptions {
@@ -113,6 +163,7 @@ impl Default for ProcessOptions {
             cpu_time: None,
             env: Vec::new(),
             max_frame: 256 << 20,
+            remote: None,
         }
     }
 }
@@ -151,6 +202,11 @@ impl ProcessOptions {
     /// Sets the largest message accepted from the child (at most [`MAX_FRAME`]).
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes.min(MAX_FRAME);
+        self
+    }
+    /// Runs the plugin's children on a remote runner (feature `remote`).
+    pub fn remote(mut self, runner: RemoteRunner) -> Self {
+        self.remote = Some(runner);
         self
     }
     /// Passes one environment variable to the child.

@@ -7,16 +7,19 @@
 //! runner before `main`, so a host needs no separate binary.
 
 use super::frame::{
-    self, Summary, ToChild, ToHost, WireCallError, WireLoadError, LIBRARY_ENV, RUNNER_ENV,
-    SELF_RUNNER_ENV,
+    self, HostSpec, Summary, ToChild, ToHost, WireCallError, WireLoadError, LIBRARY_ENV,
+    RUNNER_ENV, SELF_RUNNER_ENV,
 };
+use super::link::{self, Key, Link, RemoteInput};
 use crate::executor::{CdylibExecutor, PluginExecutor};
 use crate::stream::RawItem;
 use fidius_core::MethodKind;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Serves one plugin to the host that started this process, then exits.
 ///
@@ -26,6 +29,13 @@ use std::path::Path;
 /// it exits with status 64.
 pub fn runner_main() -> ! {
     let library = env_fd(LIBRARY_ENV).unwrap_or(-1);
+    #[cfg(feature = "remote")]
+    if env_fd(RUNNER_ENV).is_none() {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.first().is_some_and(|a| a == "--listen") {
+            super::remote::serve_main(&args);
+        }
+    }
     let Some(channel) = env_fd(RUNNER_ENV) else {
         eprintln!(
             "fidius-runner serves plugins to a fidius host, which starts it; it is not run by hand"
@@ -80,37 +90,6 @@ extern "C" fn enter_if_runner() {
 #[link_section = ".init_array"]
 static ENTER_IF_RUNNER: extern "C" fn() = enter_if_runner;
 
-struct Conn {
-    sock: UnixStream,
-    /// Reads of the main loop, buffered (a request usually arrives in one
-    /// read). Only the host's answers to a client-stream pull bypass it,
-    /// and the host sends those only while the main loop is inside the call.
-    reader: io::BufReader<UnixStream>,
-    out: Vec<u8>,
-}
-
-impl Conn {
-    fn send(&mut self, msg: &ToHost<'_>) -> io::Result<()> {
-        frame::encode(msg, &mut self.out).map_err(io::Error::other)?;
-        self.sock.write_all(&self.out)
-    }
-
-    /// One frame's payload, or `None` when the host closed the channel.
-    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
-        let mut header = [0u8; 4];
-        match self.reader.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        let len = frame::frame_len(header).map_err(io::Error::other)?;
-        buf.clear();
-        buf.resize(len, 0);
-        self.reader.read_exact(buf)?;
-        Ok(Some(()))
-    }
-}
-
 /// Environment variable of the fault-injection test hook: `wrong-id`,
 /// `garbage` or `truncated` makes the runner answer unary calls that way, so
 /// tests can prove the host survives a child that breaks the protocol. Not
@@ -118,17 +97,15 @@ impl Conn {
 const FAULT_ENV: &str = "FIDIUS_RUNNER_FAULT";
 
 /// Answers call `id` the way `fault` says a broken child would.
-fn inject(conn: &mut Conn, fault: &str, id: u64) -> io::Result<()> {
+fn inject(link: &Link, fault: &str, id: u64) -> io::Result<()> {
     match fault {
-        "wrong-id" => conn.send(&ToHost::Reply {
+        "wrong-id" => link.send(&ToHost::Reply {
             id: id + 1000,
             result: Ok(&[]),
         }),
-        "garbage" => conn
-            .sock
-            .write_all(&[8, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]),
+        "garbage" => link.send_bytes(&[8, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]),
         "truncated" => {
-            conn.sock.write_all(&[100, 0, 0, 0, 1, 2, 3])?;
+            link.send_bytes(&[100, 0, 0, 0, 1, 2, 3])?;
             std::process::exit(0)
         }
         other => Err(io::Error::other(format!("unknown fault {other:?}"))),
@@ -149,16 +126,13 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
     // SAFETY: `channel` is the socket the host passed (checked by
     // runner_main); nothing else in this process owns it.
     let sock = unsafe { UnixStream::from_raw_fd(channel) };
-    let mut conn = Conn {
-        reader: io::BufReader::new(sock.try_clone()?),
-        sock,
-        out: Vec::new(),
-    };
-    let mut inbuf = Vec::new();
-    if conn.recv(&mut inbuf)?.is_none() {
+    let link = Arc::new(Link::new(sock)?);
+    // Host-function proxies bound in the plugin's library call through it.
+    link::install(&link);
+    let Some(hello) = link.next_request()? else {
         return Ok(());
-    }
-    let exec = match frame::decode::<ToChild<'_>>(&inbuf) {
+    };
+    let exec = match frame::decode::<ToChild<'_>>(&hello) {
         Ok(ToChild::Hello {
             magic,
             protocol,
@@ -166,19 +140,20 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
             label,
             plugin,
             config,
+            hosts,
         }) if magic == frame::MAGIC && protocol == frame::PROTOCOL && build == frame::BUILD => {
             if plugin.is_empty() {
                 let listing = list(library, &label);
-                conn.send(&match listing {
+                link.send(&match listing {
                     Ok(l) => ToHost::Listing(l),
                     Err(e) => ToHost::LoadFailed(e),
                 })?;
                 return Ok(());
             }
-            match load(library, &label, &plugin, config.as_deref()) {
+            match load(library, &label, &plugin, config.as_deref(), &hosts) {
                 Ok(exec) => Box::new(exec) as Box<dyn PluginExecutor>,
                 Err(e) => {
-                    conn.send(&ToHost::LoadFailed(e))?;
+                    link.send(&ToHost::LoadFailed(e))?;
                     return Ok(());
                 }
             }
@@ -192,7 +167,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
             match load_python(&python) {
                 Ok(exec) => exec,
                 Err(e) => {
-                    conn.send(&ToHost::LoadFailed(e))?;
+                    link.send(&ToHost::LoadFailed(e))?;
                     return Ok(());
                 }
             }
@@ -205,7 +180,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 protocol, build, ..
             },
         ) => {
-            conn.send(&ToHost::LoadFailed(WireLoadError::Protocol {
+            link.send(&ToHost::LoadFailed(WireLoadError::Protocol {
                 message: format!(
                     "the host is fidius-host {build} (process protocol {protocol}), this runner is fidius-host {} (protocol {})",
                     frame::BUILD,
@@ -217,7 +192,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
         Ok(_) | Err(_) => {
             // Most likely a host of another release: say so in a shape every
             // release decodes, then stop.
-            conn.send(&ToHost::LoadFailed(WireLoadError::Protocol {
+            link.send(&ToHost::LoadFailed(WireLoadError::Protocol {
                 message: format!(
                     "the host's first message is not a hello this runner (fidius-host {}, protocol {}) understands",
                     frame::BUILD,
@@ -227,7 +202,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
             return Ok(());
         }
     };
-    conn.send(&ToHost::Ready {
+    link.send(&ToHost::Ready {
         magic: frame::MAGIC,
         protocol: frame::PROTOCOL,
         summary: Box::new(summary(&*exec)),
@@ -237,7 +212,10 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
     std::env::remove_var(FAULT_ENV);
     let mut result = Vec::new();
     let mut streams: std::collections::HashMap<u64, Producer> = std::collections::HashMap::new();
-    while conn.recv(&mut inbuf)?.is_some() {
+    // Streams whose input is the host's (bidirectional ones).
+    let mut inputs: std::collections::HashMap<u64, Arc<AtomicBool>> =
+        std::collections::HashMap::new();
+    while let Some(inbuf) = link.next_request()? {
         let msg = frame::decode::<ToChild<'_>>(&inbuf).map_err(io::Error::other)?;
         match msg {
             ToChild::Call {
@@ -257,10 +235,10 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                     })
                 };
                 if let Some(fault) = &fault {
-                    inject(&mut conn, fault, id)?;
+                    inject(&link, fault, id)?;
                     continue;
                 }
-                conn.send(&ToHost::Reply {
+                link.send(&ToHost::Reply {
                     id,
                     result: outcome.map(|()| result.as_slice()).map_err(Into::into),
                 })?;
@@ -268,20 +246,29 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                     result = Vec::new();
                 }
             }
-            ToChild::OpenStream { id, method, input } => {
-                let outcome = exec
-                    .call_server_stream(method as usize, input)
-                    .map(|source| {
-                        streams.insert(id, Producer::start(source));
-                    });
-                conn.send(&ToHost::Reply {
+            ToChild::OpenStream {
+                id,
+                method,
+                values,
+                input,
+            } => {
+                let opened = if values {
+                    json_args(input)
+                        .and_then(|args| exec.call_server_stream_value(method as usize, &args))
+                } else {
+                    exec.call_server_stream(method as usize, input)
+                };
+                let outcome = opened.map(|source| {
+                    streams.insert(id, Producer::start(source));
+                });
+                link.send(&ToHost::Reply {
                     id,
                     result: outcome.map(|()| &[][..]).map_err(Into::into),
                 })?;
             }
             ToChild::Pull { id, stream } => {
                 let Some(producer) = streams.get(&stream) else {
-                    conn.send(&ToHost::Items {
+                    link.send(&ToHost::Items {
                         id,
                         items: Vec::new(),
                         end: Some(Err(WireCallError::Other(format!(
@@ -293,41 +280,97 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 let (batch, end) = producer.take();
                 let items: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
                 let ended = end.is_some();
-                conn.send(&ToHost::Items { id, items, end })?;
+                link.send(&ToHost::Items { id, items, end })?;
                 if ended {
                     streams.remove(&stream);
+                    if let Some(active) = inputs.remove(&stream) {
+                        active.store(false, Ordering::SeqCst);
+                    }
                 }
             }
             ToChild::CloseStream { stream } => {
+                // A producer waiting for the host's next item stops waiting.
+                if let Some(active) = inputs.remove(&stream) {
+                    active.store(false, Ordering::SeqCst);
+                    link.close(Key::Input(stream));
+                }
                 if let Some(producer) = streams.remove(&stream) {
                     producer.close();
                 }
             }
-            ToChild::CallClientStream { id, method, input } => {
-                let active = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-                let remote = RemoteInput {
-                    sock: conn.sock.try_clone()?,
-                    id,
-                    active: std::sync::Arc::clone(&active),
-                    inbuf: Vec::new(),
-                    out: Vec::new(),
-                    done: false,
+            ToChild::OpenBidi {
+                id,
+                method,
+                values,
+                input,
+            } => {
+                let (remote, active) = remote_input(&link, id);
+                let opened = if values {
+                    json_args(input).and_then(|args| {
+                        exec.call_bidi_stream_value(method as usize, value_items(remote), &args)
+                    })
+                } else {
+                    exec.call_bidi_stream(method as usize, stream_handle(remote), input)
                 };
-                // SAFETY: a fresh producer handle, owned by the OwnedStreamHandle.
-                let handle = unsafe {
-                    crate::stream::OwnedStreamHandle::from_raw(
-                        fidius_core::stream_ffi::producer_handle_encoded(remote),
+                let outcome = opened.map(|source| {
+                    streams.insert(id, Producer::start(source));
+                    inputs.insert(id, Arc::clone(&active));
+                });
+                if outcome.is_err() {
+                    active.store(false, Ordering::SeqCst);
+                }
+                link.send(&ToHost::Reply {
+                    id,
+                    result: outcome.map(|()| &[][..]).map_err(Into::into),
+                })?;
+            }
+            ToChild::BindHost { id, index, host } => {
+                // SAFETY: the proxy table is valid and leaked (it lives for the process).
+                let bound = unsafe {
+                    exec.bind_host(&host.name, host.hash, host.version, &mut || {
+                        link::proxy_table(index, &host)
+                    })
+                };
+                link.send(&ToHost::Bound {
+                    id,
+                    result: bound.map_err(Into::into),
+                })?;
+            }
+            ToChild::HostReply { .. } => {
+                return Err(io::Error::other("a host call's answer arrived unasked"))
+            }
+            ToChild::CallClientStream {
+                id,
+                method,
+                values,
+                input,
+            } => {
+                let (remote, active) = remote_input(&link, id);
+                result.clear();
+                let outcome = if values {
+                    json_args(input).and_then(|args| {
+                        exec.call_client_stream_value(
+                            method as usize,
+                            value_items(remote),
+                            &args,
+                            &mut |de| json_result(de, &mut result),
+                        )
+                    })
+                } else {
+                    exec.call_client_stream(
+                        method as usize,
+                        stream_handle(remote),
+                        input,
+                        &mut |b| {
+                            result.extend_from_slice(b);
+                            Ok(())
+                        },
                     )
                 };
-                result.clear();
-                let outcome = exec.call_client_stream(method as usize, handle, input, &mut |b| {
-                    result.extend_from_slice(b);
-                    Ok(())
-                });
                 // The host's items end with the call: a stream the plugin kept
                 // must not touch the channel afterwards.
-                active.store(false, std::sync::atomic::Ordering::SeqCst);
-                conn.send(&ToHost::Reply {
+                active.store(false, Ordering::SeqCst);
+                link.send(&ToHost::Reply {
                     id,
                     result: outcome.map(|()| result.as_slice()).map_err(Into::into),
                 })?;
@@ -342,7 +385,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
             } => {
                 result.clear();
                 let outcome = call_value(&*exec, method as usize, args_json, &mut result);
-                conn.send(&ToHost::Reply {
+                link.send(&ToHost::Reply {
                     id,
                     result: outcome.map(|()| result.as_slice()).map_err(Into::into),
                 })?;
@@ -353,12 +396,63 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
         }
     }
     // Streams first: they may point into the instance.
+    for (_, active) in inputs.drain() {
+        active.store(false, Ordering::SeqCst);
+    }
     for (_, producer) in streams.drain() {
         producer.close();
     }
     // The host is gone or done: destroy the instance and exit.
     drop(exec);
     Ok(())
+}
+
+/// The host's items of stream input `id`, with the flag that ends them.
+fn remote_input(link: &Arc<Link>, id: u64) -> (RemoteInput, Arc<AtomicBool>) {
+    let active = Arc::new(AtomicBool::new(true));
+    let remote = RemoteInput {
+        link: Arc::clone(link),
+        id,
+        active: Arc::clone(&active),
+        done: false,
+    };
+    (remote, active)
+}
+
+/// The host's (bincode) items as a stream handle for a cdylib plugin.
+fn stream_handle(remote: RemoteInput) -> crate::stream::OwnedStreamHandle {
+    // SAFETY: a fresh producer handle, owned by the OwnedStreamHandle.
+    unsafe {
+        crate::stream::OwnedStreamHandle::from_raw(
+            fidius_core::stream_ffi::producer_handle_encoded(remote),
+        )
+    }
+}
+
+/// The host's (JSON) items as values for a value-shaped (Python) plugin.
+fn value_items(remote: RemoteInput) -> crate::executor::ValueItems {
+    Box::new(remote.map(|step| {
+        let bytes = step.map_err(crate::CallError::Plugin)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| crate::CallError::Deserialization(format!("an item from the host: {e}")))
+    }))
+}
+
+/// The JSON argument tuple the host sent.
+fn json_args(args_json: &[u8]) -> Result<serde_json::Value, crate::CallError> {
+    serde_json::from_slice(args_json)
+        .map_err(|e| crate::CallError::Serialization(format!("arguments from the host: {e}")))
+}
+
+/// A value-shaped result, as JSON into `out`.
+fn json_result(
+    de: &mut dyn erased_serde::Deserializer<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), crate::CallError> {
+    let value: serde_json::Value = erased_serde::deserialize(de)
+        .map_err(|e| crate::CallError::Deserialization(e.to_string()))?;
+    serde_json::to_writer(&mut *out, &value)
+        .map_err(|e| crate::CallError::Serialization(e.to_string()))
 }
 
 /// A value-shaped call: JSON arguments in, the result as JSON into `out`.
@@ -368,14 +462,8 @@ fn call_value(
     args_json: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), crate::CallError> {
-    let args: serde_json::Value = serde_json::from_slice(args_json)
-        .map_err(|e| crate::CallError::Serialization(format!("arguments from the host: {e}")))?;
-    exec.call_value(method, &args, &mut |de| {
-        let value: serde_json::Value = erased_serde::deserialize(de)
-            .map_err(|e| crate::CallError::Deserialization(e.to_string()))?;
-        serde_json::to_writer(&mut *out, &value)
-            .map_err(|e| crate::CallError::Serialization(e.to_string()))
-    })
+    let args = json_args(args_json)?;
+    exec.call_value(method, &args, &mut |de| json_result(de, out))
 }
 
 /// Imports the Python plugin the host named (feature `python`).
@@ -483,12 +571,24 @@ fn load(
     label: &str,
     plugin: &str,
     config: Option<&[u8]>,
+    hosts: &[HostSpec],
 ) -> Result<CdylibExecutor, WireLoadError> {
     let other = |e: crate::LoadError| WireLoadError::Other {
         message: e.to_string(),
     };
     let bytes = library_bytes(library)?;
     let lib = crate::loader::load_library_checked(Path::new(label), &bytes).map_err(other)?;
+    // Host interfaces the host bound before (this is a restart): bound
+    // again before the plugin is constructed.
+    for (index, host) in hosts.iter().enumerate() {
+        crate::host_import::bind_host_interface(
+            &lib.library,
+            &host.name,
+            host.hash,
+            host.version,
+            || link::proxy_table(index as u32, host),
+        )?;
+    }
     let available: Vec<String> = lib.plugins.iter().map(|p| p.info.name.clone()).collect();
     let Some(found) = lib.plugins.into_iter().find(|p| p.info.name == plugin) else {
         return Err(WireLoadError::NotFound { available });
@@ -497,12 +597,7 @@ fn load(
         None => CdylibExecutor::try_from_loaded(found),
         Some(c) => CdylibExecutor::try_from_loaded_with_config(found, c),
     };
-    made.map_err(|e| match e {
-        crate::LoadError::ConstructFailed { reason, .. } => {
-            WireLoadError::ConstructFailed { reason }
-        }
-        e => other(e),
-    })
+    made.map_err(WireLoadError::from)
 }
 
 fn summary(exec: &dyn PluginExecutor) -> Summary {
@@ -637,78 +732,5 @@ impl Producer {
         let _ = cv
             .wait_timeout_while(q, std::time::Duration::from_millis(500), |q| !q.finished)
             .unwrap_or_else(|p| p.into_inner());
-    }
-}
-
-/// The host's items of a client-streaming call, pulled over the channel one
-/// per `next` while the call runs (on the call's thread: the main loop is
-/// inside the call and does not read the channel meanwhile).
-struct RemoteInput {
-    sock: UnixStream,
-    id: u64,
-    active: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    inbuf: Vec<u8>,
-    out: Vec<u8>,
-    done: bool,
-}
-
-impl RemoteInput {
-    fn exchange(&mut self) -> io::Result<Option<Result<Vec<u8>, fidius_core::PluginError>>> {
-        frame::encode(&ToHost::PullInput { id: self.id }, &mut self.out)
-            .map_err(io::Error::other)?;
-        (&self.sock).write_all(&self.out)?;
-        let mut header = [0u8; 4];
-        (&self.sock).read_exact(&mut header)?;
-        let len = frame::frame_len(header).map_err(io::Error::other)?;
-        self.inbuf.clear();
-        self.inbuf.resize(len, 0);
-        (&self.sock).read_exact(&mut self.inbuf)?;
-        match frame::decode::<ToChild<'_>>(&self.inbuf).map_err(io::Error::other)? {
-            ToChild::Input { id, step } if id == self.id => Ok(step.map(|r| {
-                r.map(<[u8]>::to_vec).map_err(|e| match e {
-                    WireCallError::Plugin(p) => p,
-                    other => fidius_core::PluginError::new(
-                        "HOST_STREAM_FAILED",
-                        crate::CallError::from(other).to_string(),
-                    ),
-                })
-            })),
-            _ => Err(io::Error::other(
-                "the host answered a stream pull with another message",
-            )),
-        }
-    }
-}
-
-impl Iterator for RemoteInput {
-    type Item = Result<Vec<u8>, fidius_core::PluginError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        if !self.active.load(std::sync::atomic::Ordering::SeqCst) {
-            self.done = true;
-            return Some(Err(fidius_core::PluginError::new(
-                "STREAM_CLOSED",
-                "the host's items end with the call they were passed to",
-            )));
-        }
-        match self.exchange() {
-            Ok(Some(Ok(item))) => Some(Ok(item)),
-            Ok(Some(Err(e))) => {
-                self.done = true;
-                Some(Err(e))
-            }
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                // The channel is broken: nothing more can be said to the host.
-                eprintln!("fidius runner: the host's stream failed: {e}");
-                std::process::exit(70);
-            }
-        }
     }
 }
