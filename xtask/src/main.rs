@@ -316,7 +316,7 @@ fn demo() -> Result {
 }
 
 /// Features that turn every backend on, so one build serves clippy, tests and docs.
-const BACKEND_FEATURES: &str = "fidius-host/wasm,fidius-host/python,fidius-host/remote";
+const BACKEND_FEATURES: &str = "fidius-host/wasm,fidius-host/python,fidius-host/remote-tls";
 
 fn test(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");

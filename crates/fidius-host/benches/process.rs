@@ -161,7 +161,9 @@ fn crash_then_next_call(b: Bencher) {
 #[divan::bench(sample_count = 30, sample_size = 1)]
 fn runaway_call_with_20ms_deadline(b: Bencher) {
     let c = &fixtures().deadline;
-    b.with_inputs(|| c.add(&1, &2).unwrap())
+    // Starting the fresh child counts against the 20 ms deadline too; on a
+    // loaded machine that may take longer, so the set-up retries.
+    b.with_inputs(|| (0..50).find_map(|_| c.add(&1, &2).ok()).unwrap())
         .bench_local_values(|_| {
             assert!(matches!(
                 c.sleep_ms(&10_000),

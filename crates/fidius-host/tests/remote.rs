@@ -36,8 +36,13 @@ struct Server {
 
 impl Server {
     fn start(token: &str) -> Self {
+        Self::start_with(token, &[])
+    }
+
+    fn start_with(token: &str, args: &[&Path]) -> Self {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fidius-runner"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("FIDIUS_RUNNER_TOKEN", token)
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -186,4 +191,53 @@ fn a_runner_killed_mid_call_is_a_typed_error() {
         Err(CallError::ProcessStart(m)) => assert!(m.contains("connect"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+/// TLS (feature `remote-tls`): a runner with a certificate, a host that
+/// trusts its authority; a plaintext host and one trusting another
+/// authority are refused.
+#[cfg(feature = "remote-tls")]
+#[test]
+fn a_remote_runner_serves_tls() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let pki = tempfile::tempdir().unwrap();
+    let ours = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (pki.path().join("cert.pem"), pki.path().join("key.pem"));
+    std::fs::write(&cert, ours.cert.pem()).unwrap();
+    std::fs::write(&key, ours.signing_key.serialize_pem()).unwrap();
+    let server = Server::start_with(
+        "tls",
+        &[Path::new("--tls-cert"), &cert, Path::new("--tls-key"), &key],
+    );
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+    let https = |ca: String| {
+        RemoteRunner::new(format!("https://127.0.0.1:{port}"))
+            .token("tls")
+            .tls_ca(ca)
+            .tls_domain("localhost")
+    };
+    let tls_host = host(
+        dir.path(),
+        ProcessOptions::default()
+            .remote(https(ours.cert.pem()))
+            .deadline(Duration::from_secs(20)),
+    );
+    let c = UnrulyClient::load(&tls_host, "Wild").unwrap();
+    assert_eq!(c.add(&20, &22).unwrap(), 42);
+    let items: Vec<u64> = c.count(&3, "").unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(items, [0, 1, 2]);
+
+    let plain = RemoteRunner::new(format!("http://{}", server.addr)).token("tls");
+    let plain_host = host(dir.path(), ProcessOptions::default().remote(plain));
+    assert!(UnrulyClient::load(&plain_host, "Wild").is_err());
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let wrong_host = host(
+        dir.path(),
+        ProcessOptions::default().remote(https(other.cert.pem())),
+    );
+    let err = UnrulyClient::load(&wrong_host, "Wild")
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.to_string().contains("remote runner"), "{err}");
 }

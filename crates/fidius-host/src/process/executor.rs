@@ -230,6 +230,17 @@ struct Inner {
     pid: AtomicU32,
     /// Serializes host-interface bindings (each takes the next index).
     binding: Mutex<()>,
+    /// Streams dropped while their plugin's lock was held by this thread
+    /// (inside a host function or a host input): closed by the next request.
+    deferred: Mutex<Vec<Deferred>>,
+}
+
+/// A stream whose close waits for the next request.
+struct Deferred {
+    generation: u64,
+    stream: u64,
+    input: bool,
+    open_in_child: bool,
 }
 
 impl std::fmt::Debug for ProcessExecutor {
@@ -615,6 +626,7 @@ impl ProcessExecutor {
             cancel: Arc::new(Cancel::new().map_err(|e| StartError::Load(LoadError::Io(e)))?),
             pid,
             binding: Mutex::new(()),
+            deferred: Mutex::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -766,7 +778,11 @@ impl Inner {
         let mut child = st.child.take().expect("a call has a child");
         self.pid.store(0, Ordering::SeqCst);
         // The child's streams ended with it, and with them their inputs.
-        st.inputs.clear();
+        let inputs = std::mem::take(&mut st.inputs);
+        {
+            let _serving = Serving::enter(&self.spec);
+            drop(inputs);
+        }
         // Cancelling is the caller's decision, not the plugin's failure.
         if !matches!(stop, Stop::Cancelled) {
             self.fail(st);
@@ -849,7 +865,7 @@ impl Inner {
             // function: it cannot serve a second call meanwhile.
             return Err(CallError::Backend {
                 runtime: "process".into(),
-                message: "a host function called back into the process-isolated plugin whose call it is serving; the child runs one call at a time, so this would never return".into(),
+                message: "a host function (or a host stream feeding this plugin) called back into the process-isolated plugin whose call it is serving; the child runs one call at a time, so this would never return".into(),
             });
         }
         let deadline = self.deadline();
@@ -859,6 +875,7 @@ impl Inner {
         let _in_progress = InProgress(&self.cancel);
         let mut guard = self.lock();
         let st = &mut *guard;
+        self.flush_deferred(st);
         match stream {
             Some(generation) if st.child.is_none() || st.generation != generation => {
                 return Err(CallError::StreamAborted)
@@ -910,6 +927,9 @@ impl Inner {
                         Some(p) if input == id => Some(p),
                         _ => st.inputs.get_mut(&input),
                     };
+                    // The host's input may call into this plugin: a typed
+                    // error, not a deadlock on our own lock.
+                    let _serving = Serving::enter(&self.spec);
                     let step = match puller {
                         Some(p) => p.step(),
                         None => Some(Err(WireCallError::Plugin(fidius_core::PluginError::new(
@@ -946,11 +966,28 @@ impl Inner {
                 st.failures = 0;
                 st.last_failure = None;
                 if opens_input && result.is_err() {
-                    st.inputs.remove(&id);
+                    let removed = st.inputs.remove(&id);
+                    let _serving = Serving::enter(&self.spec);
+                    drop(removed);
                 }
                 result.map(|r| (r, st.generation))
             }
             Err(stop) => Err(self.end_child(st, stop, deadline, mark)),
+        }
+    }
+
+    /// Closes the streams whose drop was deferred ([`Inner::deferred`]).
+    fn flush_deferred(&self, st: &mut State) {
+        let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
+        for d in pending {
+            if d.input && st.generation == d.generation {
+                let removed = st.inputs.remove(&d.stream);
+                let _serving = Serving::enter(&self.spec);
+                drop(removed);
+            }
+            if d.open_in_child {
+                close_stream(st, d.generation, d.stream);
+            }
         }
     }
 
@@ -1140,7 +1177,32 @@ impl ProcessStream {
     /// input is released as soon as nobody can pull it any more).
     fn release_input(&mut self, st: &mut State) {
         if std::mem::take(&mut self.input) && st.generation == self.generation {
-            st.inputs.remove(&self.stream);
+            // The input may itself be a stream of this plugin: its drop,
+            // under our lock, defers its own close.
+            let removed = st.inputs.remove(&self.stream);
+            let _serving = Serving::enter(&self.inner.spec);
+            drop(removed);
+        }
+    }
+
+    /// Closes the stream in the child (no answer is awaited).
+    fn close_in_child(&self, st: &mut State) {
+        close_stream(st, self.generation, self.stream);
+    }
+}
+
+/// Tells the child of `generation` (if it still runs) to drop stream `stream`.
+fn close_stream(st: &mut State, generation: u64, stream: u64) {
+    if st.generation != generation {
+        return;
+    }
+    let mut buf = Vec::new();
+    if frame::encode(&ToChild::CloseStream { stream }, &mut buf).is_ok() {
+        if let Some(child) = st.child.as_mut() {
+            let soon = Some(Instant::now() + Duration::from_secs(1));
+            if child.channel.send(&buf, soon, None).is_err() {
+                tracing::debug!("could not tell the plugin process to close a stream");
+            }
         }
     }
 }
@@ -1174,7 +1236,7 @@ impl crate::stream::RawSource for ProcessStream {
                 },
             );
             let ended = got.is_err() || self.end.is_some();
-            if ended && self.input {
+            if ended && self.input && !Serving::within(&self.inner.spec) {
                 let inner = Arc::clone(&self.inner);
                 self.release_input(&mut inner.lock());
             }
@@ -1198,34 +1260,27 @@ impl crate::stream::RawSource for ProcessStream {
 impl Drop for ProcessStream {
     fn drop(&mut self) {
         let inner = Arc::clone(&self.inner);
+        let open_in_child = !(self.done || self.end.is_some());
+        if Serving::within(&inner.spec) {
+            // Dropped by a host function or a host input of this plugin,
+            // whose request holds the lock: the next request closes it.
+            let mut d = inner.deferred.lock().unwrap_or_else(|p| p.into_inner());
+            d.push(Deferred {
+                generation: self.generation,
+                stream: self.stream,
+                input: self.input,
+                open_in_child,
+            });
+            return;
+        }
         let mut st = inner.lock();
         // The host's input goes first: the child's producer may be waiting
         // for its next item, and is told the stream closed instead.
         self.release_input(&mut st);
         // A stream that ended in the child was already removed there.
-        if self.done || self.end.is_some() {
-            return;
-        }
-        // Tell the child to drop its stream (its destructor runs there);
-        // no answer is awaited.
-        if st.generation != self.generation {
-            return;
-        }
-        let mut buf = Vec::new();
-        if frame::encode(
-            &ToChild::CloseStream {
-                stream: self.stream,
-            },
-            &mut buf,
-        )
-        .is_ok()
-        {
-            if let Some(child) = st.child.as_mut() {
-                let soon = Some(Instant::now() + Duration::from_secs(1));
-                if child.channel.send(&buf, soon, None).is_err() {
-                    tracing::debug!("could not tell the plugin process to close a stream");
-                }
-            }
+        if open_in_child {
+            // Its destructor runs in the child.
+            self.close_in_child(&mut st);
         }
     }
 }
@@ -1468,6 +1523,13 @@ impl PluginExecutor for ProcessExecutor {
                 message: "Python plugins cannot call host functions".into(),
             });
         }
+        if Serving::within(&inner.spec) {
+            return Err(LoadError::HostBindFailed {
+                interface: name.to_owned(),
+                code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
+                message: "host interfaces of a process-isolated plugin cannot be bound from inside one of its own calls".into(),
+            });
+        }
         let _one_at_a_time = inner.binding.lock().unwrap_or_else(|p| p.into_inner());
         let ptr = table();
         // SAFETY: the caller promises a valid table that is never freed.
@@ -1502,7 +1564,19 @@ impl PluginExecutor for ProcessExecutor {
                     host: host.clone(),
                 },
                 |id, msg| match msg {
-                    ToHost::Bound { id: got, result } if got == id => Ok(Ok(result)),
+                    ToHost::Bound { id: got, result } if got == id => {
+                        // Recorded under the state lock, so a child started
+                        // after this answer binds it too.
+                        if let Ok(true) = result {
+                            let mut hosts =
+                                inner.spec.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                            hosts.push(BoundHost {
+                                spec: host.clone(),
+                                table,
+                            });
+                        }
+                        Ok(Ok(result))
+                    }
                     other => Err(unexpected(id, &other)),
                 },
             )
@@ -1510,11 +1584,7 @@ impl PluginExecutor for ProcessExecutor {
                 LoadError::ProcessStart(format!("binding host interface '{name}': {e}"))
             })?;
         match bound {
-            Ok(true) => {
-                let mut hosts = inner.spec.hosts.lock().unwrap_or_else(|p| p.into_inner());
-                hosts.push(BoundHost { spec: host, table });
-                Ok(true)
-            }
+            Ok(true) => Ok(true),
             Ok(false) => Ok(false),
             Err(e) => Err(e.host_binding().unwrap_or_else(|other| {
                 LoadError::ProcessStart(format!("binding host interface '{name}': {other:?}"))

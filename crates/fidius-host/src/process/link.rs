@@ -14,6 +14,7 @@ use fidius_core::host_ffi::HostFunctionTable;
 use fidius_core::status::{STATUS_OK, STATUS_PANIC, STATUS_PLUGIN_ERROR};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -62,13 +63,24 @@ pub(super) struct Link {
     inbox: Mutex<Inbox>,
     arrived: Condvar,
     next_host_call: AtomicU64,
+    /// An eventfd that wakes a reader blocked on the socket (a wait it may
+    /// be doing for a stream that was just closed).
+    wake: std::os::fd::OwnedFd,
 }
 
 impl Link {
     /// Takes over the host's socket.
     pub(super) fn new(sock: UnixStream) -> io::Result<Self> {
         let reader = BufReader::new(sock.try_clone()?);
+        // SAFETY: eventfd with valid flags returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is new and owned by nobody else.
+        let wake = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         Ok(Self {
+            wake,
             writer: Mutex::new(Writer {
                 sock,
                 out: Vec::new(),
@@ -162,6 +174,40 @@ impl Link {
         inbox.closed.insert(key);
         inbox.answers.remove(&key);
         self.arrived.notify_all();
+        drop(inbox);
+        // A waiter that is the reader sits in `poll`, not on the condvar.
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a local buffer to our eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    /// Waits until the socket has bytes or [`Self::close`] wakes the
+    /// reader; `false` for a wake-up (the caller re-checks its wait).
+    fn readable(&self, reader: &BufReader<UnixStream>) -> bool {
+        if !reader.buffer().is_empty() {
+            return true;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: reader.get_ref().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n > 0 && fds[1].revents != 0 {
+            let mut buf = [0u8; 8];
+            // SAFETY: reading 8 bytes into a local buffer (non-blocking).
+            unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+        }
+        // Socket readable (or hung up / failed: the read reports it).
+        n > 0 && fds[0].revents != 0
     }
 
     /// A fresh id for a host call.
@@ -178,6 +224,12 @@ impl Link {
             return self.arrived.wait(inbox).unwrap_or_else(|p| p.into_inner());
         };
         drop(inbox);
+        if !self.readable(&reader) {
+            let mut inbox = self.inbox();
+            inbox.reader = Some(reader);
+            self.arrived.notify_all();
+            return inbox;
+        }
         let got = read_frame(&mut reader);
         let mut inbox = self.inbox();
         inbox.reader = Some(reader);
@@ -309,8 +361,11 @@ unsafe extern "C" fn proxy_dispatch(
     }
     // SAFETY: `out_ptr`/`out_len` are valid per the dispatch contract; a
     // scratch offer points at the offered number of writable bytes.
-    unsafe { place(output, out_ptr, out_len) };
-    status
+    if unsafe { place(output, out_ptr, out_len) } {
+        status
+    } else {
+        fidius_core::status::STATUS_SERIALIZATION_ERROR
+    }
 }
 
 /// A plugin error telling the plugin its host cannot be reached.
@@ -328,15 +383,10 @@ fn gone(why: &str) -> (i32, Vec<u8>) {
 /// # Safety
 /// `out_ptr` and `out_len` must be valid for reads and writes; a scratch
 /// offer must point at that many writable bytes.
-unsafe fn place(output: Vec<u8>, out_ptr: *mut *mut u8, out_len: *mut u32) {
+unsafe fn place(output: Vec<u8>, out_ptr: *mut *mut u8, out_len: *mut u32) -> bool {
     use fidius_core::rt::{SCRATCH_OFFER_MASK, SCRATCH_OFFER_TAG};
     let Ok(len) = u32::try_from(output.len()) else {
-        // SAFETY: writable per the contract.
-        unsafe {
-            *out_ptr = std::ptr::null_mut();
-            *out_len = 0;
-        }
-        return;
+        return false;
     };
     // SAFETY: readable per the contract.
     let (offered_ptr, offered) = unsafe { (*out_ptr, *out_len) };
@@ -348,7 +398,7 @@ unsafe fn place(output: Vec<u8>, out_ptr: *mut *mut u8, out_len: *mut u32) {
                 std::ptr::copy_nonoverlapping(output.as_ptr(), offered_ptr, output.len());
                 *out_len = len;
             }
-            return;
+            return true;
         }
     }
     if output.is_empty() {
@@ -357,7 +407,7 @@ unsafe fn place(output: Vec<u8>, out_ptr: *mut *mut u8, out_len: *mut u32) {
             *out_ptr = std::ptr::null_mut();
             *out_len = 0;
         }
-        return;
+        return true;
     }
     let ptr = Box::into_raw(output.into_boxed_slice()) as *mut u8;
     // SAFETY: writable per the contract.
@@ -365,6 +415,7 @@ unsafe fn place(output: Vec<u8>, out_ptr: *mut *mut u8, out_len: *mut u32) {
         *out_ptr = ptr;
         *out_len = len;
     }
+    true
 }
 
 /// A proxy's `free_buffer`.

@@ -23,7 +23,7 @@ pub use crate::error::ProcessDeath;
 pub use executor::ProcessExecutor;
 pub use frame::MAX_FRAME;
 #[cfg(feature = "remote")]
-pub use remote::serve_remote;
+pub use remote::{serve_remote, RemoteServe};
 pub use runner::runner_main;
 
 use std::ffi::OsString;
@@ -117,12 +117,19 @@ pub struct ProcessOptions {
 /// process of its own with the same limits.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RemoteRunner {
-    /// `http://host:port` of the runner.
+    /// `http://host:port` of the runner, or `https://host:port` for one
+    /// serving TLS (feature `remote-tls`).
     pub endpoint: String,
     /// The token the runner was started with (sent as a bearer token).
     pub token: Option<String>,
     /// How long connecting may take.
     pub connect_timeout: Duration,
+    /// PEM certificate(s) of the authority that signed the runner's TLS
+    /// certificate (an `https` endpoint needs one).
+    pub tls_ca: Option<Vec<u8>>,
+    /// The name the runner's certificate must carry (default: the
+    /// endpoint's host).
+    pub tls_domain: Option<String>,
 }
 
 impl RemoteRunner {
@@ -132,12 +139,27 @@ impl RemoteRunner {
             endpoint: endpoint.into(),
             token: None,
             connect_timeout: Duration::from_secs(10),
+            tls_ca: None,
+            tls_domain: None,
         }
     }
 
     /// Sets the token.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Trusts the authority whose PEM certificate this is for the runner's
+    /// TLS certificate (feature `remote-tls`; the endpoint is `https://`).
+    pub fn tls_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_ca = Some(pem.into());
+        self
+    }
+
+    /// Expects the runner's certificate to name `domain`.
+    pub fn tls_domain(mut self, domain: impl Into<String>) -> Self {
+        self.tls_domain = Some(domain.into());
         self
     }
 }
@@ -148,6 +170,8 @@ impl std::fmt::Debug for RemoteRunner {
             .field("endpoint", &self.endpoint)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
+            .field("tls_ca", &self.tls_ca.as_ref().map(|c| c.len()))
+            .field("tls_domain", &self.tls_domain)
             .finish()
     }
 }

@@ -35,6 +35,12 @@ const TAG_FRAME: u8 = 0;
 const TAG_OPEN: u8 = 1;
 /// Runner → host, last: how the child ended ([`End`]).
 const TAG_END: u8 = 2;
+/// HTTP/2 and TCP keepalive period of both sides: a peer that vanished
+/// without closing is noticed within about three of them.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+/// How long a session's child may take to exit after its host closed the
+/// session before the runner kills it.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Largest gRPC message either side accepts (a frame, or an [`Open`] with
 /// its library).
 const MAX_MESSAGE: usize = frame::MAX_FRAME + (64 << 20);
@@ -240,6 +246,50 @@ fn bridge(
     session.cv.notify_all();
 }
 
+/// The gRPC endpoint of a runner, with TLS for an `https` one.
+fn endpoint_of(remote: &RemoteRunner) -> Result<tonic::transport::Endpoint, String> {
+    let endpoint = &remote.endpoint;
+    let ep = tonic::transport::Endpoint::from_shared(endpoint.clone())
+        .map_err(|e| format!("the remote runner address {endpoint:?} is invalid: {e}"))?
+        .connect_timeout(remote.connect_timeout)
+        .tcp_nodelay(true)
+        // A runner whose machine vanished (no FIN, no RST) is noticed.
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE * 2)
+        .keep_alive_while_idle(true)
+        .tcp_keepalive(Some(KEEPALIVE));
+    if !endpoint.starts_with("https://") {
+        if remote.tls_ca.is_some() {
+            return Err(format!(
+                "a TLS authority is set for the remote runner {endpoint}, but its address is not https://"
+            ));
+        }
+        return Ok(ep);
+    }
+    #[cfg(feature = "remote-tls")]
+    {
+        let Some(ca) = &remote.tls_ca else {
+            return Err(format!(
+                "the remote runner {endpoint} is https://: set RemoteRunner::tls_ca to the authority that signed its certificate"
+            ));
+        };
+        let mut tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(ca));
+        if let Some(d) = &remote.tls_domain {
+            tls = tls.domain_name(d.clone());
+        }
+        ep.tls_config(tls)
+            .map_err(|e| format!("the TLS settings for {endpoint}: {e}"))
+    }
+    #[cfg(not(feature = "remote-tls"))]
+    {
+        drop(ep);
+        Err(format!(
+            "the remote runner {endpoint} is https://, but fidius-host was built without its `remote-tls` feature"
+        ))
+    }
+}
+
 fn lost(why: String) -> Outcome {
     Outcome {
         status: None,
@@ -255,13 +305,9 @@ async fn relay(
     tail: &OutputTail,
 ) -> Outcome {
     let endpoint = &remote.endpoint;
-    let ep = match tonic::transport::Endpoint::from_shared(endpoint.clone()) {
-        Ok(ep) => ep.connect_timeout(remote.connect_timeout).tcp_nodelay(true),
-        Err(e) => {
-            return lost(format!(
-                "the remote runner address {endpoint:?} is invalid: {e}"
-            ))
-        }
+    let ep = match endpoint_of(remote) {
+        Ok(ep) => ep,
+        Err(why) => return lost(why),
     };
     let channel = tokio::select! {
         c = ep.connect() => match c {
@@ -528,15 +574,17 @@ async fn serve_session(
                     }
                 }
                 // The host closed the session: the child's channel closes,
-                // and it ends on its own.
+                // and it ends on its own (or is killed after a grace period).
                 Ok(None) => {
                     let _ = wr.shutdown().await;
-                    return;
+                    tokio::time::sleep(CLOSE_GRACE).await;
+                    break;
                 }
                 Err(_) => break,
             }
         }
-        // The host cancelled (a deadline, a cancel) or vanished: kill the child.
+        // The host cancelled (a deadline, a cancel) or vanished, or the
+        // child outlived its grace: kill it (a no-op once it was reaped).
         if let Some(c) = child.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             c.kill();
         }
@@ -567,21 +615,62 @@ fn start_child(served: &Served, open: Open) -> io::Result<Child> {
     })
 }
 
+/// How a runner serves remote hosts ([`serve_remote`]).
+#[derive(Clone, Default)]
+pub struct RemoteServe {
+    /// Sessions must present this bearer token ([`RemoteRunner::token`]).
+    pub token: Option<String>,
+    /// PEM certificate chain and private key to serve TLS with (feature
+    /// `remote-tls`); without them the runner speaks plaintext HTTP/2.
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RemoteServe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteServe")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
 /// Serves plugins to remote hosts on `listener` until the process ends.
 ///
 /// Each session runs its plugin in a child process of this one, started
 /// from this executable (the `fidius-runner` binary, or any executable
 /// linking fidius-host). A runner executes whatever library a host sends
-/// it: give it a `token` (hosts set [`RemoteRunner::token`]) and keep it on
-/// a trusted network; it speaks plaintext HTTP/2.
-pub fn serve_remote(listener: std::net::TcpListener, token: Option<String>) -> io::Result<()> {
+/// it: give it a token (hosts set [`RemoteRunner::token`]), and serve TLS
+/// or keep it on a trusted network.
+pub fn serve_remote(listener: std::net::TcpListener, opts: RemoteServe) -> io::Result<()> {
     let program = std::env::current_exe()?;
     let is_self = program.file_name().is_none_or(|n| n != "fidius-runner");
     let served = Arc::new(Served {
-        token,
+        token: opts.token,
         program,
         is_self,
     });
+    #[allow(unused_mut)]
+    let mut server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(KEEPALIVE * 2))
+        .tcp_keepalive(Some(KEEPALIVE));
+    if let Some((cert, key)) = &opts.tls {
+        #[cfg(feature = "remote-tls")]
+        {
+            let identity = tonic::transport::Identity::from_pem(cert, key);
+            server = server
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .map_err(io::Error::other)?;
+        }
+        #[cfg(not(feature = "remote-tls"))]
+        {
+            let _ = (cert, key);
+            return Err(io::Error::other(
+                "serving TLS needs fidius-host's `remote-tls` feature",
+            ));
+        }
+    }
     listener.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -590,8 +679,7 @@ pub fn serve_remote(listener: std::net::TcpListener, token: Option<String>) -> i
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let incoming = tonic::codegen::tokio_stream::wrappers::TcpListenerStream::new(listener);
-        tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+        server
             .add_service(RunnerService(served))
             .serve_with_incoming(incoming)
             .await
@@ -599,33 +687,48 @@ pub fn serve_remote(listener: std::net::TcpListener, token: Option<String>) -> i
     })
 }
 
-/// `fidius-runner --listen ADDR [--token-file PATH]`: serves remote hosts
-/// (the token may also come from `$FIDIUS_RUNNER_TOKEN`); prints
-/// `fidius-runner listening on ADDR` once it accepts connections.
+/// Usage of the serving runner.
+const USAGE: &str =
+    "usage: fidius-runner --listen ADDR [--token-file PATH] [--tls-cert PEM --tls-key PEM]";
+
+fn usage_error(msg: &str) -> ! {
+    eprintln!("fidius-runner: {msg}\n{USAGE}");
+    std::process::exit(64)
+}
+
+/// The contents of the file after `flag`.
+fn read_arg(flag: &str, path: Option<&String>) -> Vec<u8> {
+    let Some(path) = path else {
+        usage_error(&format!("{flag} needs a path"))
+    };
+    std::fs::read(path).unwrap_or_else(|e| usage_error(&format!("reading {path} ({flag}): {e}")))
+}
+
+/// `fidius-runner --listen ADDR [--token-file PATH] [--tls-cert PEM --tls-key PEM]`:
+/// serves remote hosts (the token may also come from `$FIDIUS_RUNNER_TOKEN`);
+/// prints `fidius-runner listening on ADDR` once it accepts connections.
 pub(crate) fn serve_main(args: &[String]) -> ! {
     let mut listen = None;
     let mut token = std::env::var("FIDIUS_RUNNER_TOKEN").ok();
+    let (mut cert, mut key) = (None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--listen" => listen = it.next().cloned(),
-            "--token-file" => match it.next().map(std::fs::read_to_string) {
-                Some(Ok(t)) => token = Some(t.trim().to_owned()),
-                Some(Err(e)) => {
-                    eprintln!("fidius-runner: reading the token file: {e}");
-                    std::process::exit(64);
-                }
-                None => {
-                    eprintln!("fidius-runner: --token-file needs a path");
-                    std::process::exit(64);
-                }
-            },
-            other => {
-                eprintln!("fidius-runner: unknown argument {other:?} (usage: fidius-runner --listen ADDR [--token-file PATH])");
-                std::process::exit(64);
+            "--token-file" => {
+                let t = read_arg(a, it.next());
+                token = Some(String::from_utf8_lossy(&t).trim().to_owned());
             }
+            "--tls-cert" => cert = Some(read_arg(a, it.next())),
+            "--tls-key" => key = Some(read_arg(a, it.next())),
+            other => usage_error(&format!("unknown argument {other:?}")),
         }
     }
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => usage_error("--tls-cert and --tls-key go together"),
+    };
     let Some(listen) = listen else {
         eprintln!("fidius-runner: --listen needs an address such as 127.0.0.1:7070");
         std::process::exit(64);
@@ -642,7 +745,11 @@ pub(crate) fn serve_main(args: &[String]) -> ! {
         println!("fidius-runner listening on {addr}");
         let _ = std::io::stdout().flush();
     }
-    match serve_remote(listener, token.filter(|t| !t.is_empty())) {
+    let opts = RemoteServe {
+        token: token.filter(|t| !t.is_empty()),
+        tls,
+    };
+    match serve_remote(listener, opts) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
             eprintln!("fidius-runner: {e}");
