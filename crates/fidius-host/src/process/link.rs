@@ -129,7 +129,9 @@ impl Link {
                 Some(e) => return Err(io::Error::other(e.to_owned())),
                 None => {}
             }
-            inbox = self.read_or_wait(inbox);
+            // The main loop is never woken by `close` (it is the one closing):
+            // it reads without the extra `poll`.
+            inbox = self.read_or_wait(inbox, false);
         }
     }
 
@@ -164,7 +166,7 @@ impl Link {
                 inbox.awaited.remove(&key);
                 return Err(Gone::Ended(e));
             }
-            inbox = self.read_or_wait(inbox);
+            inbox = self.read_or_wait(inbox, true);
         }
     }
 
@@ -216,15 +218,17 @@ impl Link {
     }
 
     /// Reads one frame if nobody else is reading, else waits for news.
+    /// `wakeable`: a [`Self::close`] may need to end this thread's wait.
     fn read_or_wait<'a>(
         &'a self,
         mut inbox: std::sync::MutexGuard<'a, Inbox>,
+        wakeable: bool,
     ) -> std::sync::MutexGuard<'a, Inbox> {
         let Some(mut reader) = inbox.reader.take() else {
             return self.arrived.wait(inbox).unwrap_or_else(|p| p.into_inner());
         };
         drop(inbox);
-        if !self.readable(&reader) {
+        if wakeable && !self.readable(&reader) {
             let mut inbox = self.inbox();
             inbox.reader = Some(reader);
             self.arrived.notify_all();
