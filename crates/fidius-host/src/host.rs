@@ -219,6 +219,7 @@ impl<C: serde::Serialize + ?Sized> serde::Serialize for ConfigRef<'_, C> {
 }
 
 /// The `[package]` name of the package in `dir` (empty if unreadable).
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
 pub(crate) fn package_name(dir: &Path) -> String {
     package_identity(dir).map(|(n, _)| n).unwrap_or_default()
 }
@@ -226,6 +227,7 @@ pub(crate) fn package_name(dir: &Path) -> String {
 /// Whether the package in `dir` suggests the process tier
 /// (`isolation = "process"` under `[package]`; a lenient read, since the
 /// hint can only add isolation).
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
 pub(crate) fn package_suggests_process(dir: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(dir.join(fidius_package::MANIFEST_FILE)) else {
         return false;

@@ -21,6 +21,7 @@ impl PluginHost {
     /// The process options for the package in `dir`: the host's policy for
     /// its name, else the host's options if the package suggests the
     /// process tier and the host honours such hints.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
     pub(crate) fn isolation_for_package(&self, dir: &std::path::Path) -> Option<&ProcessOptions> {
         self.isolation_for(&crate::host::package_name(dir))
             .or_else(|| {

@@ -40,6 +40,7 @@ pub(crate) struct Channel {
 
 impl Channel {
     /// The socket itself (a remote runner's session pumps frames through it).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn socket(&self) -> &UnixStream {
         &self.sock
     }
@@ -579,6 +580,7 @@ impl Child {
     }
 
     /// A child on the far side of `sock` (a bridge to a remote runner).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn with_peer(
         sock: UnixStream,
         tail: Arc<OutputTail>,
