@@ -483,6 +483,26 @@ fn python_streams_cross_the_process_boundary() {
     drop(s);
     let step: u64 = h.call_method(sw::METHOD_STEP, &()).unwrap();
     assert_eq!(step, 3);
+    // Python plugins have no host functions: binding is refused, typed.
+    struct NoHost;
+    impl test_plugin_smoke::TestHost for NoHost {
+        fn get_value(&self, _: String) -> u64 {
+            0
+        }
+        fn release_slot(&self, n: u32) -> Result<u32, fidius_core::PluginError> {
+            Ok(n)
+        }
+        fn panicky(&self) -> u32 {
+            0
+        }
+    }
+    match test_plugin_smoke::TestHostBinding::bind_handle(&h, std::sync::Arc::new(NoHost)) {
+        Err(fidius_host::LoadError::HostBindFailed { code, message, .. }) => {
+            assert_eq!(code, fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND);
+            assert!(message.contains("Python"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A package of `StreamWorks` written in Python (configured by `step`).

@@ -766,11 +766,10 @@ impl PluginExecutor for CdylibExecutor {
             Some(library) => {
                 crate::host_import::bind_host_interface(library, name, hash, version, table)
             }
-            None => Err(LoadError::HostBindFailed {
-                interface: name.to_owned(),
-                code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
-                message: "this plugin is linked into the host: bind its host interfaces with `<Interface>Binding::bind_in_process`".into(),
-            }),
+            None => Err(super::cannot_bind(
+                name,
+                "this plugin is linked into the host: bind its host interfaces with `<Interface>Binding::bind_in_process`",
+            )),
         }
     }
 

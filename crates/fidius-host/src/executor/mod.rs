@@ -289,15 +289,24 @@ pub trait PluginExecutor: Send + Sync {
         table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
     ) -> Result<bool, crate::LoadError> {
         let _ = (hash, version, table);
-        Err(crate::LoadError::HostBindFailed {
-            interface: name.to_owned(),
-            code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
-            message: format!(
+        Err(cannot_bind(
+            name,
+            format!(
                 "host functions cannot be bound to {:?} plugin '{}'",
                 self.info().runtime,
                 self.info().name
             ),
-        })
+        ))
+    }
+}
+
+/// A binding of host interface `name` refused before anything reached the
+/// plugin (`BIND_ERR_WRONG_BACKEND`), saying why.
+pub(crate) fn cannot_bind(name: &str, why: impl Into<String>) -> crate::LoadError {
+    crate::LoadError::HostBindFailed {
+        interface: name.to_owned(),
+        code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
+        message: why.into(),
     }
 }
 

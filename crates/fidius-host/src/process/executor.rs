@@ -865,7 +865,7 @@ impl Inner {
             // function: it cannot serve a second call meanwhile.
             return Err(CallError::Backend {
                 runtime: "process".into(),
-                message: "a host function (or a host stream feeding this plugin) called back into the process-isolated plugin whose call it is serving; the child runs one call at a time, so this would never return".into(),
+                message: "a host function (or a host stream feeding this plugin) called back into the process-isolated plugin whose call it is serving; the child runs one call at a time, so this would never return. Call the plugin after the call returns, or through a second handle (another child)".into(),
             });
         }
         let deadline = self.deadline();
@@ -1009,12 +1009,7 @@ impl Inner {
                 raw: kind == MethodKind::Raw,
                 input,
             },
-            |id, msg| match msg {
-                ToHost::Reply { id: got, result } if got == id => {
-                    Ok(result.map_err(CallError::from).and_then(output))
-                }
-                other => Err(unexpected(id, &other)),
-            },
+            |id, msg| reply_into(id, msg, output),
         )
     }
 
@@ -1128,14 +1123,38 @@ impl HostInput {
     }
 }
 
+/// Hands the `Reply` to request `id` to `output` (anything else breaks the
+/// protocol; a failure the plugin reported leaves the child healthy).
+fn reply_into(
+    id: u64,
+    msg: ToHost<'_>,
+    output: OutputSink<'_>,
+) -> Result<Result<(), CallError>, Stop> {
+    match msg {
+        ToHost::Reply { id: got, result } if got == id => {
+            Ok(result.map_err(CallError::from).and_then(output))
+        }
+        other => Err(unexpected(id, &other)),
+    }
+}
+
+/// [`reply_into`] for a value-shaped plugin: `output` deserializes the JSON reply.
+fn json_reply_into(
+    id: u64,
+    msg: ToHost<'_>,
+    output: crate::executor::ValueSink<'_>,
+) -> Result<Result<(), CallError>, Stop> {
+    reply_into(id, msg, &mut |bytes| {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+    })
+}
+
 /// The protocol error for a reply that does not answer request `id`.
 fn unexpected(id: u64, msg: &ToHost<'_>) -> Stop {
     match msg {
         ToHost::Reply { id: got, .. } | ToHost::Items { id: got, .. } => Stop::Protocol(format!(
             "the answer to request {got} arrived for request {id}"
-        )),
-        ToHost::PullInput { id: got } => Stop::Protocol(format!(
-            "request {got} asked for stream items, but request {id} has none to give"
         )),
         _ => Stop::Protocol(format!("an unexpected message arrived for request {id}")),
     }
@@ -1340,15 +1359,7 @@ impl PluginExecutor for ProcessExecutor {
                 method,
                 args_json: &args_json,
             },
-            |id, msg| match msg {
-                ToHost::Reply { id: got, result } if got == id => {
-                    Ok(result.map_err(CallError::from).and_then(|bytes| {
-                        let mut de = serde_json::Deserializer::from_slice(bytes);
-                        output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
-                    }))
-                }
-                other => Err(unexpected(id, &other)),
-            },
+            |id, msg| json_reply_into(id, msg, output),
         )
     }
 
@@ -1433,15 +1444,7 @@ impl PluginExecutor for ProcessExecutor {
                     values: true,
                     input: &args_json,
                 },
-                |id, msg| match msg {
-                    ToHost::Reply { id: got, result } if got == id => {
-                        Ok(result.map_err(CallError::from).and_then(|bytes| {
-                            let mut de = serde_json::Deserializer::from_slice(bytes);
-                            output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
-                        }))
-                    }
-                    other => Err(unexpected(id, &other)),
-                },
+                |id, msg| json_reply_into(id, msg, output),
             )
             .map(|((), _)| ())
     }
@@ -1484,12 +1487,7 @@ impl PluginExecutor for ProcessExecutor {
                     values: false,
                     input,
                 },
-                |id, msg| match msg {
-                    ToHost::Reply { id: got, result } if got == id => {
-                        Ok(result.map_err(CallError::from).and_then(output))
-                    }
-                    other => Err(unexpected(id, &other)),
-                },
+                |id, msg| reply_into(id, msg, output),
             )
             .map(|((), _)| ())
     }
@@ -1516,19 +1514,18 @@ impl PluginExecutor for ProcessExecutor {
         table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
     ) -> Result<bool, LoadError> {
         let inner = &self.inner;
+        use crate::executor::cannot_bind;
         if inner.info.is_python() {
-            return Err(LoadError::HostBindFailed {
-                interface: name.to_owned(),
-                code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
-                message: "Python plugins cannot call host functions".into(),
-            });
+            return Err(cannot_bind(
+                name,
+                "Python plugins cannot call host functions (fidius has no host-function import for Python)",
+            ));
         }
         if Serving::within(&inner.spec) {
-            return Err(LoadError::HostBindFailed {
-                interface: name.to_owned(),
-                code: fidius_core::host_ffi::BIND_ERR_WRONG_BACKEND,
-                message: "host interfaces of a process-isolated plugin cannot be bound from inside one of its own calls".into(),
-            });
+            return Err(cannot_bind(
+                name,
+                "host interfaces of a process-isolated plugin cannot be bound from inside one of its own calls: bind them before calling, or after the call returns",
+            ));
         }
         let _one_at_a_time = inner.binding.lock().unwrap_or_else(|p| p.into_inner());
         let ptr = table();

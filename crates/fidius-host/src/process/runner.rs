@@ -238,10 +238,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                     inject(&link, fault, id)?;
                     continue;
                 }
-                link.send(&ToHost::Reply {
-                    id,
-                    result: outcome.map(|()| result.as_slice()).map_err(Into::into),
-                })?;
+                reply(&link, id, outcome.map(|()| result.as_slice()))?;
                 if result.capacity() > 4 << 20 {
                     result = Vec::new();
                 }
@@ -261,10 +258,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 let outcome = opened.map(|source| {
                     streams.insert(id, Producer::start(source));
                 });
-                link.send(&ToHost::Reply {
-                    id,
-                    result: outcome.map(|()| &[][..]).map_err(Into::into),
-                })?;
+                reply(&link, id, outcome.map(|()| &[][..]))?;
             }
             ToChild::Pull { id, stream } => {
                 let Some(producer) = streams.get(&stream) else {
@@ -319,10 +313,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 if outcome.is_err() {
                     active.store(false, Ordering::SeqCst);
                 }
-                link.send(&ToHost::Reply {
-                    id,
-                    result: outcome.map(|()| &[][..]).map_err(Into::into),
-                })?;
+                reply(&link, id, outcome.map(|()| &[][..]))?;
             }
             ToChild::BindHost { id, index, host } => {
                 // SAFETY: the proxy table is valid and leaked (it lives for the process).
@@ -370,10 +361,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 // The host's items end with the call: a stream the plugin kept
                 // must not touch the channel afterwards.
                 active.store(false, Ordering::SeqCst);
-                link.send(&ToHost::Reply {
-                    id,
-                    result: outcome.map(|()| result.as_slice()).map_err(Into::into),
-                })?;
+                reply(&link, id, outcome.map(|()| result.as_slice()))?;
             }
             ToChild::Input { .. } => {
                 return Err(io::Error::other("stream items arrived outside a call"))
@@ -385,10 +373,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
             } => {
                 result.clear();
                 let outcome = call_value(&*exec, method as usize, args_json, &mut result);
-                link.send(&ToHost::Reply {
-                    id,
-                    result: outcome.map(|()| result.as_slice()).map_err(Into::into),
-                })?;
+                reply(&link, id, outcome.map(|()| result.as_slice()))?;
             }
             ToChild::Hello { .. } | ToChild::HelloPython { .. } => {
                 return Err(io::Error::other("a second hello"))
@@ -405,6 +390,14 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
     // The host is gone or done: destroy the instance and exit.
     drop(exec);
     Ok(())
+}
+
+/// Answers request `id` with `outcome` (output bytes, or the failure).
+fn reply(link: &Link, id: u64, outcome: Result<&[u8], crate::CallError>) -> io::Result<()> {
+    link.send(&ToHost::Reply {
+        id,
+        result: outcome.map_err(Into::into),
+    })
 }
 
 /// The host's items of stream input `id`, with the flag that ends them.
