@@ -78,7 +78,7 @@ pub struct AttachOptions<T> {
     capacity: usize,
     policy: QueuePolicy,
     filter: Option<Filter<T>>,
-    name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 impl<T> Default for AttachOptions<T> {
@@ -301,18 +301,48 @@ impl<T: Send + Sync + 'static> Default for Host<T> {
 
 /// Sends replies to a [`Host::request`]; put it in the message.
 #[derive(Debug)]
-pub struct Replier<R>(pub(crate) mpsc::Sender<R>);
+pub struct Replier<R>(pub(crate) ReplySender<R>);
+
+/// Where a [`Replier`]'s replies go: a channel the std host waits on, or
+/// one the tokio host awaits (so a request never needs a pool thread).
+pub(crate) enum ReplySender<R> {
+    Std(mpsc::Sender<R>),
+    #[cfg(feature = "tokio")]
+    Tokio(tokio::sync::mpsc::UnboundedSender<R>),
+}
+
+impl<R> std::fmt::Debug for ReplySender<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReplySender::Std(_) => "ReplySender::Std",
+            #[cfg(feature = "tokio")]
+            ReplySender::Tokio(_) => "ReplySender::Tokio",
+        })
+    }
+}
 
 impl<R> Clone for Replier<R> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self(match &self.0 {
+            ReplySender::Std(tx) => ReplySender::Std(tx.clone()),
+            #[cfg(feature = "tokio")]
+            ReplySender::Tokio(tx) => ReplySender::Tokio(tx.clone()),
+        })
     }
 }
 
 impl<R> Replier<R> {
     /// Sends one reply (ignored once the request is over).
     pub fn reply(&self, value: R) {
-        let _ = self.0.send(value);
+        match &self.0 {
+            ReplySender::Std(tx) => {
+                let _ = tx.send(value);
+            }
+            #[cfg(feature = "tokio")]
+            ReplySender::Tokio(tx) => {
+                let _ = tx.send(value);
+            }
+        }
     }
 }
 
@@ -430,7 +460,7 @@ impl<T: Send + Sync + 'static> Host<T> {
     ) -> Vec<R> {
         let deadline = Instant::now() + timeout;
         let (tx, rx) = mpsc::channel();
-        self.send_until(build(Replier(tx)).into(), Some(deadline));
+        self.send_until(build(Replier(ReplySender::Std(tx))).into(), Some(deadline));
         collect_replies(&rx, deadline.saturating_duration_since(Instant::now()))
     }
 

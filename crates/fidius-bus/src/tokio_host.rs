@@ -1,20 +1,22 @@
 //! The tokio [`Host`]: the same semantics as the std host, with an async
 //! API where waiting is involved (`send` under `Block`, `end`, `request`).
-//! Each plugin runs on a blocking-pool thread (`spawn_blocking`), so a slow
-//! `handle_message` never stalls the runtime's async workers.
+//! Each plugin runs on a thread of its own (not the runtime's blocking
+//! pool, which plugins would exhaust), so a slow `handle_message` never
+//! stalls the runtime's async workers; the host awaits replies and ends.
 
 use crate::host::{
-    collect_replies, run_worker, AttachOptions, BusEvent, Core, PluginFailure, PluginId,
-    PluginReport, Replier,
+    panic_text, run_worker, AttachOptions, BusEvent, Core, PluginFailure, PluginId, PluginReport,
+    Replier, ReplySender,
 };
 use crate::message::Message;
 use crate::metrics::MetricsSnapshot;
 use crate::Plugin;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
-type TokioWorker = JoinHandle<Result<Option<u8>, PluginFailure>>;
+/// A plugin's worker thread, awaited through the result it sends at its end.
+type TokioWorker = oneshot::Receiver<Result<Option<u8>, PluginFailure>>;
 
 /// A message-passing plugin host on tokio.
 pub struct Host<T> {
@@ -51,19 +53,29 @@ impl<T: Send + Sync + 'static> Host<T> {
         self.attach_with(plugin, AttachOptions::default().capacity(capacity))
     }
 
-    /// Attaches a plugin with options; its worker runs on the blocking pool.
+    /// Attaches a plugin with options; its worker runs on a thread of its own.
     pub fn attach_with(&mut self, mut plugin: impl Plugin<T>, opts: AttachOptions<T>) -> PluginId {
+        let thread_name = format!("fidius-bus-{}", opts.name.clone().unwrap_or_default());
         self.core.attach(opts, move |w| {
-            tokio::task::spawn_blocking(move || {
-                run_worker(
-                    w.id,
-                    &mut plugin,
-                    &w.queue,
-                    &w.metrics,
-                    &w.detached,
-                    &*w.emit,
-                )
-            })
+            let (done, worker) = oneshot::channel();
+            std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || {
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_worker(
+                            w.id,
+                            &mut plugin,
+                            &w.queue,
+                            &w.metrics,
+                            &w.detached,
+                            &*w.emit,
+                        )
+                    }))
+                    .unwrap_or_else(|p| Err(PluginFailure::Panicked(panic_text(&*p))));
+                    let _ = done.send(result);
+                })
+                .expect("fidius-bus: could not spawn a plugin worker thread");
+            worker
         })
     }
 
@@ -127,13 +139,26 @@ impl<T: Send + Sync + 'static> Host<T> {
         timeout: Duration,
     ) -> Vec<R> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let (tx, rx) = mpsc::channel();
-        self.send_until(build(Replier(tx)).into(), Some(deadline))
-            .await;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        tokio::task::spawn_blocking(move || collect_replies(&rx, left))
-            .await
-            .unwrap_or_default()
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.send_until(
+            build(Replier(ReplySender::Tokio(tx))).into(),
+            Some(deadline),
+        )
+        .await;
+        let mut replies = Vec::new();
+        // The sender lives in the message: the channel closes when the last
+        // recipient has dropped it.
+        let _ = tokio::time::timeout_at(deadline, async {
+            while let Some(r) = rx.recv().await {
+                replies.push(r);
+            }
+        })
+        .await;
+        // Replies that arrived by the deadline count.
+        while let Ok(r) = rx.try_recv() {
+            replies.push(r);
+        }
+        replies
     }
 
     /// Messages that found a plugin already stopped.
@@ -174,7 +199,9 @@ impl<T: Send + Sync + 'static> Host<T> {
             };
             let result = match joined {
                 Some(Ok(r)) => r,
-                Some(Err(e)) => Err(PluginFailure::Panicked(e.to_string())),
+                Some(Err(_)) => Err(PluginFailure::Panicked(
+                    "the plugin's worker thread ended without a result".into(),
+                )),
                 None => Err(PluginFailure::TimedOut),
             };
             reports.push(Core::report(&slot, result));

@@ -133,3 +133,50 @@ async fn request_timeout_bounds_the_send_to_a_full_blocking_queue() {
     let reports = host.end_with_deadline(Duration::from_secs(10)).await;
     assert!(reports.iter().all(|r| r.result == Ok(None)));
 }
+
+/// Plugins never hold the runtime's blocking pool: with a pool of one
+/// thread and more plugins than that, a request still gets every reply, and
+/// one to a plugin that never answers returns at its timeout.
+#[test]
+fn requests_complete_with_a_tiny_blocking_pool() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut host: Host<Replier<u32>> = Host::new();
+        for i in 0..4u32 {
+            host.attach(from_fn(move |m: Message<Replier<u32>>| {
+                m.reply(i);
+                None
+            }));
+        }
+        // A hang guard, not a timing check: a wedged request fails here.
+        let guard = Duration::from_secs(30);
+        let mut replies = tokio::time::timeout(guard, host.request(|r| r, Duration::from_secs(20)))
+            .await
+            .expect("request never returned");
+        replies.sort();
+        assert_eq!(replies, [0, 1, 2, 3]);
+
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let wait = Mutex::new(wait);
+        host.attach(from_fn(move |_m: Message<Replier<u32>>| {
+            // Never replies while the request is open.
+            let _ = wait.lock().unwrap().recv();
+            None
+        }));
+        let replies = tokio::time::timeout(guard, host.request(|r| r, Duration::from_millis(300)))
+            .await
+            .expect("request past its timeout never returned");
+        assert_eq!(replies.len(), 4, "{replies:?}");
+        drop(release);
+        let reports = tokio::time::timeout(guard, host.end())
+            .await
+            .expect("end never returned");
+        assert_eq!(reports.len(), 5);
+        assert!(reports.iter().all(|r| r.result == Ok(None)), "{reports:?}");
+    });
+}

@@ -90,6 +90,36 @@ unsafe impl Sync for HostFunctionTable {}
 // SAFETY: as above.
 unsafe impl Send for HostFunctionTable {}
 
+/// A host function table on its way to a plugin, with the function that
+/// frees it if the plugin refuses it (a table a plugin accepted is never
+/// freed: the plugin may call it for the rest of the process).
+#[derive(Debug, Clone, Copy)]
+pub struct HostTable {
+    /// The table (null: none could be built).
+    pub table: *const HostFunctionTable,
+    /// Frees `table` and its context; `None` for a table that is leaked.
+    pub free: Option<unsafe fn(*const HostFunctionTable)>,
+}
+
+impl HostTable {
+    /// A table that is never freed.
+    pub fn leaked(table: *const HostFunctionTable) -> Self {
+        Self { table, free: None }
+    }
+
+    /// Gives back a table no plugin holds (a refused bind).
+    ///
+    /// # Safety
+    /// No plugin may hold `self.table`, and `self.free` must free exactly
+    /// what built it, once.
+    pub unsafe fn release(self) {
+        if let (Some(free), false) = (self.free, self.table.is_null()) {
+            // SAFETY: forwarded caller contract.
+            unsafe { free(self.table) }
+        }
+    }
+}
+
 /// What a plugin library imports (40 bytes).
 #[repr(C)]
 #[derive(Debug)]
@@ -188,7 +218,13 @@ impl HostTableCell {
     }
 
     /// Binds `table`; `BIND_ERR_ALREADY_BOUND` if a table is already bound.
-    pub fn bind(&self, table: *const HostFunctionTable) -> i32 {
+    ///
+    /// # Safety
+    /// `table` must be null or point at a valid table of this interface that
+    /// lives for the rest of the process: [`Self::get`] hands it out as
+    /// `'static` and plugin code calls through it ([`bind_checked`] checks
+    /// its header first).
+    pub unsafe fn bind(&self, table: *const HostFunctionTable) -> i32 {
         match self.0.compare_exchange(
             std::ptr::null_mut(),
             table as *mut HostFunctionTable,
@@ -246,7 +282,8 @@ pub unsafe fn bind_checked(
         if t.fn_count != fn_count {
             return BIND_ERR_FN_COUNT;
         }
-        cell.bind(table)
+        // SAFETY: checked above; lifetime per the caller's contract.
+        unsafe { cell.bind(table) }
     })
     .unwrap_or(BIND_ERR_PANIC)
 }
@@ -362,7 +399,11 @@ impl Drop for CallbackDepthGuard {
 
 /// Plugin side: calls function `index` of a bound table with the encoded
 /// argument tuple and decodes the result.
-pub fn call_host<O: serde::de::DeserializeOwned>(
+///
+/// # Safety
+/// `table` must be a table a host built for this interface (as a
+/// [`HostTableCell`] holds once bound): its `dispatch` is called with its `ctx`.
+pub unsafe fn call_host<O: serde::de::DeserializeOwned>(
     table: &HostFunctionTable,
     index: u32,
     args: &[u8],
@@ -374,7 +415,10 @@ pub fn call_host<O: serde::de::DeserializeOwned>(
 
 /// Calls function `index` of a table and returns its status and output bytes
 /// as they are (what a process-tier host forwards to a plugin in its child).
-pub fn call_host_raw(
+///
+/// # Safety
+/// As for [`call_host`].
+pub unsafe fn call_host_raw(
     table: &HostFunctionTable,
     index: u32,
     args: &[u8],

@@ -21,3 +21,34 @@ pub struct PythonInterfaceDescriptor {
     /// Methods in trait order.
     pub methods: &'static [PythonMethodDesc],
 }
+
+/// Where the methods of a Python interface take their stream argument
+/// (client and bidirectional streams): `positions[m]` is the index of
+/// method `m`'s stream among its arguments as the trait declares them.
+/// `#[plugin_interface]` registers one per interface with a stream
+/// argument, beside `<Trait>_PYTHON_DESCRIPTOR` (whose fidius 0.5 shape has
+/// no room for it); hosts look it up by interface name and hash.
+#[derive(Debug)]
+pub struct PythonStreamArgs {
+    /// The trait name.
+    pub interface_name: &'static str,
+    /// The interface hash.
+    pub interface_hash: u64,
+    /// Per method in trait order: the stream argument's position, if any.
+    pub positions: &'static [Option<u8>],
+}
+
+inventory::collect!(PythonStreamArgs);
+
+/// The stream-argument positions registered for `desc`'s interface, if
+/// any. Without a registration (a descriptor made by hand, or a process
+/// that does not link the interface crate) a host passes the stream first,
+/// as fidius 0.5 does.
+pub fn stream_arg_positions(desc: &PythonInterfaceDescriptor) -> Option<&'static [Option<u8>]> {
+    inventory::iter::<PythonStreamArgs>
+        .into_iter()
+        .find(|r| {
+            r.interface_name == desc.interface_name && r.interface_hash == desc.interface_hash
+        })
+        .map(|r| r.positions)
+}

@@ -578,6 +578,11 @@ fn write_arena<O: WireOut>(o: O, status: i32, arena: &mut [u8]) -> ArenaWrite {
     }
 }
 
+/// Largest Arena output (or input) kept for the host's retry: fidius hosts
+/// lend arenas of at most this size, so a larger output is never retried
+/// and keeping it would only pin its memory in this thread.
+pub const MAX_ARENA_STASH: usize = 64 << 20;
+
 fn stash(
     slot: usize,
     instance: *mut c_void,
@@ -587,6 +592,10 @@ fn stash(
     report: &mut dyn FnMut(usize, i32) -> i32,
 ) -> i32 {
     let needed = output.len();
+    if needed > MAX_ARENA_STASH || input.len() > MAX_ARENA_STASH {
+        // Dropped now: a host that retries anyway runs the method again.
+        return report(needed, STATUS_BUFFER_TOO_SMALL);
+    }
     let _ = PENDING_ARENA.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             let previous = p.replace(PendingArena {
@@ -805,6 +814,56 @@ mod tests {
         }
         call_allocated(|| Encode(PanicsOnDrop(1)));
         assert_eq!(pooled(), steady);
+    }
+
+    fn call_arena(out: usize, arena: &mut [u8], runs: &std::cell::Cell<u32>) -> (i32, u32) {
+        let (mut off, mut len) = (0u32, 0u32);
+        // SAFETY: empty input; the arena and out pointers are valid locals;
+        // the instance is only compared, never dereferenced.
+        let status = unsafe {
+            run_arena::<_, Encode<Vec<u8>>, NoError>(
+                7,
+                8usize as *mut c_void,
+                std::ptr::null(),
+                0,
+                arena.as_mut_ptr(),
+                arena.len() as u32,
+                &mut off,
+                &mut len,
+                |_| {
+                    runs.set(runs.get() + 1);
+                    Ok(Reply::Ok(Encode(vec![7u8; out])))
+                },
+            )
+        };
+        (status, len)
+    }
+
+    fn pending() -> bool {
+        PENDING_ARENA.with(|p| p.borrow().is_some())
+    }
+
+    #[test]
+    fn an_arena_output_is_kept_for_the_retry_only_within_bounds() {
+        let runs = std::cell::Cell::new(0);
+        let mut small = vec![0u8; 64];
+        // Too big for the arena: kept, and handed over on the retry without
+        // running the method again.
+        let (status, needed) = call_arena(1000, &mut small, &runs);
+        assert_eq!(status, STATUS_BUFFER_TOO_SMALL);
+        assert!(pending());
+        let mut big = vec![0u8; needed as usize];
+        assert_eq!(call_arena(1000, &mut big, &runs), (STATUS_OK, needed));
+        assert_eq!(runs.get(), 1);
+        assert!(!pending());
+        // An output no fidius host would lend an arena for is not kept.
+        let (status, needed) = call_arena(MAX_ARENA_STASH + 1, &mut small, &runs);
+        assert_eq!(status, STATUS_BUFFER_TOO_SMALL);
+        assert!(needed as usize > MAX_ARENA_STASH);
+        assert!(
+            !pending(),
+            "an unretriable output stays pinned in the thread"
+        );
     }
 
     #[test]

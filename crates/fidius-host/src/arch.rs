@@ -130,9 +130,71 @@ pub fn detect_bytes(data: &[u8]) -> Result<BinaryInfo, String> {
     })
 }
 
+/// Largest library file a host reads (1 GiB): a bigger one is
+/// [`LoadError::FileTooLarge`], never read into memory.
+pub const MAX_LIBRARY_BYTES: u64 = 1 << 30;
+
+/// Why [`read_regular`] read nothing.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// Opening or reading failed.
+    Io(std::io::Error),
+    /// A directory, FIFO, socket or device (never read: it could block or never end).
+    NotRegular,
+    /// Longer than the limit (its size, or the limit + 1 when it grew while read).
+    TooLarge(u64),
+}
+
+/// Reads the regular file at `path`, at most `limit` bytes. A FIFO or
+/// device is refused without blocking on it (opened non-blocking, checked
+/// on the open descriptor, so a swap between a check and the open cannot
+/// make the host read something else).
+pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = opts.open(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge(meta.len()));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut data)
+        .map_err(ReadError::Io)?;
+    if data.len() as u64 > limit {
+        return Err(ReadError::TooLarge(data.len() as u64));
+    }
+    Ok(data)
+}
+
+/// Reads a library file (regular, at most [`MAX_LIBRARY_BYTES`]).
+pub(crate) fn read_library(path: &Path) -> Result<Vec<u8>, LoadError> {
+    read_regular(path, MAX_LIBRARY_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => io_error(path, e),
+        ReadError::NotRegular => LoadError::InvalidDescriptor {
+            path: path.display().to_string(),
+            reason: "not a regular file (a directory, FIFO, socket or device is never read)".into(),
+        },
+        ReadError::TooLarge(size) => LoadError::FileTooLarge {
+            path: path.display().to_string(),
+            size,
+            limit: MAX_LIBRARY_BYTES,
+        },
+    })
+}
+
 /// Identifies the binary at `path`.
 pub fn detect_architecture(path: &Path) -> Result<BinaryInfo, LoadError> {
-    let data = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let data = read_library(path)?;
     detect_bytes(&data).map_err(|reason| LoadError::InvalidDescriptor {
         path: path.display().to_string(),
         reason: format!("not a loadable library: {reason}"),
@@ -178,7 +240,7 @@ pub fn check_architecture(path: &Path) -> Result<(), LoadError> {
 /// Rejects a file that is not a library for this host's OS and CPU, else
 /// returns the format and architecture it has.
 pub fn check_library_architecture(path: &Path) -> Result<BinaryInfo, LoadError> {
-    let data = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let data = read_library(path)?;
     check_bytes(path, &data)
 }
 

@@ -8,8 +8,12 @@ use std::cell::RefCell;
 /// Initial arena size.
 pub const DEFAULT_ARENA_CAPACITY: usize = 4096;
 
-/// Largest arena a plugin may ask for (1 GiB); bigger requests are refused.
-pub const MAX_ARENA_CAPACITY: usize = 1 << 30;
+/// Largest arena a plugin may ask for (64 MiB); bigger requests are
+/// refused (`CallError::BufferTooSmall`) before anything is allocated, so a
+/// plugin cannot make the host allocate and zero more per call. Larger
+/// outputs belong to the `PluginAllocated` strategy. Equal to the most a
+/// fidius plugin keeps for a retry (`fidius_core::rt::MAX_ARENA_STASH`).
+pub const MAX_ARENA_CAPACITY: usize = fidius_core::rt::MAX_ARENA_STASH;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };

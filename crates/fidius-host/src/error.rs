@@ -47,6 +47,25 @@ pub enum LoadError {
         /// The host's.
         expected: u64,
     },
+    /// A file is larger than the host reads (libraries: 1 GiB).
+    #[error("{path} is {size} bytes; at most {limit} are read")]
+    FileTooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The plugin was built for another version of the interface (same
+    /// hash: the version is not hashed, so it is checked on its own).
+    #[error("interface version mismatch: the plugin implements version {got}, the host expects version {expected} (rebuild the plugin against this version of the interface)")]
+    InterfaceVersionMismatch {
+        /// The plugin's.
+        got: u32,
+        /// The host's.
+        expected: u32,
+    },
     /// The plugin uses another buffer strategy than the host expects.
     #[error("buffer strategy mismatch: got {got}, expected {expected}")]
     BufferStrategyMismatch {

@@ -137,7 +137,9 @@ impl PluginHandle {
         )?))
     }
 
-    /// Instantiates an in-process plugin (zero-config).
+    /// Instantiates an in-process plugin (zero-config). Only a descriptor of
+    /// this process's registry (as [`Self::find_in_process_descriptor`]
+    /// returns) is accepted: one built by hand is `InvalidDescriptor`.
     pub fn from_descriptor(desc: &'static PluginDescriptor) -> Result<Self, LoadError> {
         Ok(Self::cdylib(CdylibExecutor::from_descriptor(desc)?))
     }
@@ -393,10 +395,29 @@ impl PluginHandle {
         version: u32,
         build_table: impl FnOnce() -> *const fidius_core::host_ffi::HostFunctionTable,
     ) -> Result<bool, crate::LoadError> {
+        let leaked = || fidius_core::host_ffi::HostTable::leaked(build_table());
+        // SAFETY: a leaked table is never freed; the rest is the caller's contract.
+        unsafe { self.bind_host_interface_owned(name, hash, version, leaked) }
+    }
+
+    /// [`Self::bind_host_interface`] with a table that is freed again if
+    /// the plugin refuses it (generated `<Interface>Binding::bind_handle`
+    /// uses this): a refused bind keeps nothing.
+    ///
+    /// # Safety
+    /// `build_table` must return a valid host function table whose `free`,
+    /// if any, frees exactly that table (as `<Interface>Binding::owned_table` makes).
+    pub unsafe fn bind_host_interface_owned(
+        &self,
+        name: &str,
+        hash: u64,
+        version: u32,
+        build_table: impl FnOnce() -> fidius_core::host_ffi::HostTable,
+    ) -> Result<bool, crate::LoadError> {
         let mut build = Some(build_table);
         let mut table = || match build.take() {
             Some(f) => f(),
-            None => std::ptr::null(),
+            None => fidius_core::host_ffi::HostTable::leaked(std::ptr::null()),
         };
         // SAFETY: forwarded caller contract.
         unsafe { self.executor().bind_host(name, hash, version, &mut table) }
@@ -482,6 +503,33 @@ impl PluginHandle {
         // The buffer strategy is a property of the cdylib ABI only.
         let strategy = self.info().is_cdylib().then_some(strategy);
         check_info(self.info(), Some(hash), strategy)
+    }
+
+    /// Checks that this plugin implements `version` of its interface (the
+    /// interface hash leaves the version out, so the two are checked apart).
+    ///
+    /// Only a cdylib's version is compiled into its descriptor; WASM and
+    /// Python packages state theirs in `package.toml`, which fidius 0.5
+    /// never checked, so for them a difference is logged, not refused.
+    /// Generated clients call this for interfaces without optional methods:
+    /// with optional methods, versions differ by design (interface evolution,
+    /// gated per method by the capability bits).
+    pub fn check_interface_version(&self, version: u32) -> Result<(), LoadError> {
+        let got = self.info().interface_version;
+        if got == version {
+            Ok(())
+        } else if !self.info().is_cdylib() {
+            tracing::debug!(
+                plugin = %self.info().name,
+                "package.toml states interface version {got}, the host's interface is version {version}"
+            );
+            Ok(())
+        } else {
+            Err(LoadError::InterfaceVersionMismatch {
+                got,
+                expected: version,
+            })
+        }
     }
 
     /// The executor behind this handle.

@@ -432,7 +432,7 @@ impl PluginHost {
 
     /// Reads a library and applies the signature policy to its exact bytes.
     pub(crate) fn gate(&self, path: &Path) -> Result<Vec<u8>, LoadError> {
-        let bytes = std::fs::read(path).map_err(LoadError::Io)?;
+        let bytes = crate::arch::read_library(path)?;
         let sig_exists = signing::sig_path_for(path).exists();
         let check = self.cfg.require_signature
             || (self.cfg.policy == LoadPolicy::Strict
@@ -557,7 +557,7 @@ impl PluginHost {
 /// Whether the file at `path` holds `name` as a NUL-terminated string, as a
 /// library declaring a plugin of that name does (read, never opened).
 pub(crate) fn file_names(path: &Path, name: &str) -> bool {
-    std::fs::read(path).is_ok_and(|bytes| bytes_name(&bytes, name))
+    crate::arch::read_library(path).is_ok_and(|bytes| bytes_name(&bytes, name))
 }
 
 /// Whether `bytes` hold `name` as a NUL-terminated string.

@@ -5,8 +5,8 @@
 use crate::error::LoadError;
 use fidius_core::descriptor::{cstr_or_empty, ABI_VERSION, FIDIUS_MAGIC};
 use fidius_core::host_ffi::{
-    bind_status_message, HostFunctionTable, HostImportDescriptor, HostImportRegistry, BIND_OK,
-    HOST_IMPORTS_VERSION,
+    bind_status_message, HostFunctionTable, HostImportDescriptor, HostImportRegistry, HostTable,
+    BIND_OK, HOST_IMPORTS_VERSION,
 };
 use libloading::Library;
 
@@ -58,7 +58,16 @@ fn imports(library: &Library) -> Result<Option<Vec<&HostImportDescriptor>>, Load
         if d.is_null() {
             return Err(invalid("null import descriptor"));
         }
-        // SAFETY: a descriptor inside the loaded library.
+        // SAFETY: every descriptor version starts with its size; read by
+        // place before a reference to the whole (possibly shorter) one exists.
+        let size = unsafe { std::ptr::addr_of!((*d).descriptor_size).read() };
+        if (size as usize) < std::mem::size_of::<HostImportDescriptor>() {
+            return Err(invalid(&format!(
+                "import descriptor of {size} bytes is smaller than this layout ({} bytes)",
+                std::mem::size_of::<HostImportDescriptor>()
+            )));
+        }
+        // SAFETY: a descriptor inside the loaded library, as large as it must be.
         out.push(unsafe { &*d });
     }
     Ok(Some(out))
@@ -79,14 +88,37 @@ pub fn list_host_imports(library: &Library) -> Result<Vec<HostImportInfo>, LoadE
 }
 
 /// Binds host interface `name` in `library` with the table `build_table`
-/// makes (only built once every check passed). `Ok(false)` if the library
-/// does not import the interface.
+/// makes (only built once every check passed; leaked, also when the plugin
+/// refuses it). `Ok(false)` if the library does not import the interface.
+/// Generated bindings use [`bind_host_interface_owned`], which frees a
+/// refused table.
 pub fn bind_host_interface(
     library: &Library,
     name: &str,
     hash: u64,
     version: u32,
     build_table: impl FnOnce() -> *const HostFunctionTable,
+) -> Result<bool, LoadError> {
+    // SAFETY: a leaked table is never freed, so there is nothing to get wrong.
+    unsafe {
+        bind_host_interface_owned(library, name, hash, version, || {
+            HostTable::leaked(build_table())
+        })
+    }
+}
+
+/// [`bind_host_interface`] with a table that is freed again if the plugin
+/// refuses it (already bound, doctored): a refused bind keeps nothing.
+///
+/// # Safety
+/// `build_table` must return a valid table (or null) whose `free`, if any,
+/// frees exactly that table.
+pub unsafe fn bind_host_interface_owned(
+    library: &Library,
+    name: &str,
+    hash: u64,
+    version: u32,
+    build_table: impl FnOnce() -> HostTable,
 ) -> Result<bool, LoadError> {
     let Some(imports) = imports(library)? else {
         return Ok(false);
@@ -119,11 +151,13 @@ pub fn bind_host_interface(
         });
     }
     let table = build_table();
-    // SAFETY: the import's bind function with a valid, leaked table.
-    let code = unsafe { (d.bind)(table) };
+    // SAFETY: the import's bind function with a valid table (or null, which it refuses).
+    let code = unsafe { (d.bind)(table.table) };
     if code == BIND_OK {
         Ok(true)
     } else {
+        // SAFETY: refused, so the plugin does not hold it; `free` is the builder's.
+        unsafe { table.release() };
         Err(LoadError::HostBindFailed {
             interface: name.to_owned(),
             code,

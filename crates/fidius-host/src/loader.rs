@@ -12,7 +12,7 @@ use fidius_core::descriptor::{
 };
 use fidius_core::BufferStrategyKind;
 use libloading::Library;
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +45,12 @@ impl fmt::Debug for LoadedLibrary {
 
 /// One validated plugin of a loaded library (clone it to make several
 /// instances of the same plugin).
+///
+/// The public fields are a copy for reading (fidius 0.5 shape). Nothing
+/// fidius does with a `LoadedPlugin` trusts them: instances are made from
+/// the descriptor the loader validated, kept privately with its library,
+/// and their [`PluginInfo`] is read from that descriptor again, so changing
+/// a field (a buffer strategy, a pointer) cannot make a call unsound.
 #[derive(Clone)]
 pub struct LoadedPlugin {
     /// Identity and shape.
@@ -59,6 +65,16 @@ pub struct LoadedPlugin {
     pub descriptor: *const PluginDescriptor,
     /// Keeps the library mapped while this plugin (or anything made from it) lives.
     pub library: Arc<Library>,
+    /// What the loader validated: the descriptor and the library that holds it.
+    sealed: Sealed,
+}
+
+/// The validated descriptor of a [`LoadedPlugin`] and the library keeping it mapped.
+#[derive(Clone)]
+pub(crate) struct Sealed {
+    pub(crate) descriptor: *const PluginDescriptor,
+    pub(crate) library: Arc<Library>,
+    pub(crate) origin: Arc<str>,
 }
 
 // SAFETY: the raw pointers point into the immutable, 'static-for-the-library
@@ -69,8 +85,13 @@ unsafe impl Sync for LoadedPlugin {}
 
 impl LoadedPlugin {
     fn desc(&self) -> &PluginDescriptor {
-        // SAFETY: validated at load; the library is kept mapped by `self.library`.
-        unsafe { &*self.descriptor }
+        // SAFETY: validated at load; kept mapped by the sealed library.
+        unsafe { &*self.sealed.descriptor }
+    }
+
+    /// The validated descriptor, its library and where it came from.
+    pub(crate) fn sealed(&self) -> &Sealed {
+        &self.sealed
     }
 
     /// The call kind each method records (`None` for plugins built by fidius 0.5).
@@ -121,12 +142,22 @@ unsafe fn read_name(ptr: *const c_char, what: &str) -> Result<String, String> {
     if ptr.is_null() {
         return Err(format!("{what} is null"));
     }
-    // SAFETY: non-null and NUL-terminated per the caller's contract.
-    let cstr = unsafe { CStr::from_ptr(ptr) };
-    let bytes = cstr.to_bytes();
-    if bytes.len() > MAX_NAME_LEN {
-        return Err(format!("{what} is longer than {MAX_NAME_LEN} bytes"));
+    // Bounded scan: a name without a NUL in its first MAX_NAME_LEN + 1
+    // bytes is refused without reading further (no unbounded strlen over
+    // memory a hostile library chose).
+    let mut len = 0;
+    // SAFETY: each read is at most MAX_NAME_LEN bytes past `ptr`, inside the
+    // name (or its terminator) of a well-formed descriptor.
+    while unsafe { *ptr.add(len) } != 0 {
+        len += 1;
+        if len > MAX_NAME_LEN {
+            return Err(format!(
+                "{what} has no terminating NUL within {MAX_NAME_LEN} bytes"
+            ));
+        }
     }
+    // SAFETY: the `len` bytes before the NUL were just read.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
     std::str::from_utf8(bytes)
         .map(str::to_owned)
         .map_err(|_| format!("{what} is not valid UTF-8"))
@@ -256,7 +287,7 @@ pub unsafe fn read_registry(
 
 /// Loads the library at `path` after the architecture gate, and validates its registry.
 pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
-    let data = std::fs::read(path).map_err(|e| arch::io_error(path, e))?;
+    let data = arch::read_library(path)?;
     load_library_checked(path, &data)
 }
 
@@ -276,6 +307,7 @@ pub(crate) fn load_library_checked(path: &Path, data: &[u8]) -> Result<LoadedLib
     let reg = unsafe { get() };
     // SAFETY: the registry comes from the library we keep loaded below.
     let entries = unsafe { read_registry(reg, &origin) }?;
+    let origin_shared: Arc<str> = origin.as_str().into();
     let plugins = entries
         .into_iter()
         .map(|(desc, info)| {
@@ -288,6 +320,11 @@ pub(crate) fn load_library_checked(path: &Path, data: &[u8]) -> Result<LoadedLib
                 method_count: d.method_count,
                 descriptor: desc,
                 library: Arc::clone(&library),
+                sealed: Sealed {
+                    descriptor: desc,
+                    library: Arc::clone(&library),
+                    origin: Arc::clone(&origin_shared),
+                },
             }
         })
         .collect();

@@ -112,7 +112,7 @@ impl PluginHost {
             return self.load_python_isolated(dir, desc, config, opts.clone());
         }
         let p = self.prepare_python(dir)?;
-        let handle = import_plugin(&p.root, &p.entry, desc, config, Some(p.files), dir)?;
+        let handle = import_plugin(&p.root, &p.entry, desc, config, Some(p.files), dir, None)?;
         let info = PluginInfo {
             name: p.name,
             interface_name: desc.interface_name.to_owned(),
@@ -151,6 +151,7 @@ impl PluginHost {
                 .map(|m| (m.name.to_owned(), m.wire_raw))
                 .collect(),
             config_json: config.map(|c| c.to_string()),
+            stream_args: crate::executor::python::stream_arg_positions(desc),
         };
         match ProcessExecutor::start_python(target, Box::new(p.files), opts) {
             Ok(exec) => Ok(PluginHandle::new(exec)),

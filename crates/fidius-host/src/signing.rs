@@ -29,17 +29,21 @@ pub fn sign_file(path: &Path, key: &SigningKey) -> std::io::Result<PathBuf> {
 /// Verifies `bytes` (the content of `path`) against `<path>.sig` with any of `keys`.
 pub fn verify_bytes(path: &Path, bytes: &[u8], keys: &[VerifyingKey]) -> Result<(), LoadError> {
     let sig_path = sig_path_for(path);
-    let sig_bytes = match std::fs::read(&sig_path) {
+    let invalid = || LoadError::SignatureInvalid {
+        path: path.display().to_string(),
+    };
+    // A signature is 64 bytes: anything longer (or not a regular file) is
+    // refused without reading it whole.
+    use crate::arch::ReadError;
+    let sig_bytes = match crate::arch::read_regular(&sig_path, 64) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(LoadError::SignatureRequired {
                 path: path.display().to_string(),
             })
         }
-        Err(e) => return Err(LoadError::Io(e)),
-    };
-    let invalid = || LoadError::SignatureInvalid {
-        path: path.display().to_string(),
+        Err(ReadError::Io(e)) => return Err(LoadError::Io(e)),
+        Err(ReadError::NotRegular | ReadError::TooLarge(_)) => return Err(invalid()),
     };
     let sig_arr: [u8; 64] = sig_bytes.as_slice().try_into().map_err(|_| invalid())?;
     let sig = Signature::from_bytes(&sig_arr);
@@ -52,7 +56,7 @@ pub fn verify_bytes(path: &Path, bytes: &[u8], keys: &[VerifyingKey]) -> Result<
 
 /// Verifies the library at `path` against `<path>.sig` with any of `keys`.
 pub fn verify_signature(path: &Path, keys: &[VerifyingKey]) -> Result<(), LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| crate::arch::io_error(path, e))?;
+    let bytes = crate::arch::read_library(path)?;
     verify_bytes(path, &bytes, keys)
 }
 

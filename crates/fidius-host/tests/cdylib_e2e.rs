@@ -251,6 +251,30 @@ fn interface_gates() {
         host.load("Nope"),
         Err(LoadError::PluginNotFound { .. })
     ));
+    // The public fields of a LoadedPlugin are a copy for reading: changing
+    // them (a safe operation) cannot make calls unsound or pass a check.
+    let lib = fidius_host::load_library(&fixture()).unwrap();
+    let mut plugin = lib
+        .plugins
+        .into_iter()
+        .find(|p| p.info.name == "BasicCalculator")
+        .unwrap();
+    let real = plugin.info.clone();
+    plugin.info.buffer_strategy = match real.buffer_strategy {
+        fidius_core::BufferStrategyKind::Arena => fidius_core::BufferStrategyKind::PluginAllocated,
+        fidius_core::BufferStrategyKind::PluginAllocated => fidius_core::BufferStrategyKind::Arena,
+    };
+    plugin.info.interface_version += 1;
+    plugin.info.interface_hash ^= 1;
+    plugin.descriptor = std::ptr::null();
+    plugin.vtable = std::ptr::null();
+    plugin.free_buffer = None;
+    plugin.method_count = 0;
+    let handle = PluginHandle::try_from_loaded(plugin).unwrap();
+    assert_eq!(handle.info().buffer_strategy, real.buffer_strategy);
+    assert_eq!(handle.info().interface_version, real.interface_version);
+    let calc = CalculatorClient::try_from_handle(handle).unwrap();
+    assert_eq!(calc.add_direct(&40, &2).unwrap(), 42);
     let strict = PluginHost::builder()
         .search_path(dir.path())
         .interface_hash(CalculatorClient::INTERFACE_HASH)

@@ -91,12 +91,71 @@ fn bound_host_functions_work_reentrantly_and_from_threads() {
     );
     assert_eq!(fidius_core::host_ffi::host_callback_depth(), 0);
 
-    // Binding twice is refused by the plugin.
-    match TestHostBinding::bind(&lib, host.clone()) {
-        Err(LoadError::HostBindFailed { code, .. }) => {
-            assert_eq!(code, fidius_core::host_ffi::BIND_ERR_ALREADY_BOUND)
+    // Binding twice is refused by the plugin, and the refused table (with
+    // its reference to the host object) is freed again.
+    let refs = Arc::strong_count(&host);
+    for _ in 0..3 {
+        match TestHostBinding::bind(&lib, host.clone()) {
+            Err(LoadError::HostBindFailed { code, .. }) => {
+                assert_eq!(code, fidius_core::host_ffi::BIND_ERR_ALREADY_BOUND)
+            }
+            other => panic!("expected HostBindFailed, got {other:?}"),
         }
-        other => panic!("expected HostBindFailed, got {other:?}"),
+        let handle = plugin.handle();
+        assert!(matches!(
+            TestHostBinding::bind_handle(handle, host.clone()),
+            Err(LoadError::HostBindFailed { .. })
+        ));
+    }
+    assert_eq!(
+        Arc::strong_count(&host),
+        refs,
+        "refused binds kept the host"
+    );
+}
+
+/// A host whose answers say which one it is.
+struct Numbered(u64);
+
+impl TestHost for Numbered {
+    fn get_value(&self, key: String) -> u64 {
+        self.0 + key.len() as u64
+    }
+    fn release_slot(&self, n: u32) -> Result<u32, fidius_core::PluginError> {
+        Ok(n)
+    }
+    fn panicky(&self) -> u32 {
+        panic!("not called")
+    }
+}
+
+#[test]
+fn a_library_loaded_again_binds_the_new_host() {
+    let lib = fidius_test::dylib_fixture(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/test-plugin-smoke"),
+    )
+    .build()
+    .into_path();
+    let dir = tempfile::tempdir().unwrap();
+    fidius_test::copy_into(&lib, dir.path());
+    let host = fidius_host::PluginHost::builder()
+        .search_path(dir.path())
+        .build()
+        .unwrap();
+    // Load, bind, call, drop: each round's plugin calls that round's host.
+    for round in 1..=3u64 {
+        let plugin = DeferrableClient::load(&host, "DeferrableImpl").unwrap();
+        let imp = Arc::new(Numbered(round * 100));
+        assert!(TestHostBinding::bind_handle(plugin.handle(), imp.clone()).unwrap());
+        assert_eq!(
+            plugin.run_deferred("abc").unwrap(),
+            round * 100 + 4,
+            "round {round}"
+        );
+        // A second handle of the same mapping shares the binding.
+        let again = DeferrableClient::load(&host, "DeferrableImpl").unwrap();
+        assert_eq!(again.run_deferred("ab").unwrap(), round * 100 + 3);
+        drop((plugin, again));
     }
 }
 

@@ -64,6 +64,18 @@ fn protocol_violations_are_typed_errors() {
     assert!(
         matches!(call("ArenaOffsetOverflow"), CallError::Serialization(m) if m.contains("outside"))
     );
+    // The interface version is checked apart from the hash.
+    let versioned = handle("Versioned").unwrap();
+    assert!(matches!(
+        versioned.check_interface_version(1),
+        Err(LoadError::InterfaceVersionMismatch {
+            got: 2,
+            expected: 1
+        })
+    ));
+    versioned.check_interface_version(2).unwrap();
+    // An arena past the cap is refused before anything is allocated.
+    assert!(matches!(call("ArenaBigRequest"), CallError::BufferTooSmall));
     assert!(matches!(
         handle("NullConstruct"),
         Err(LoadError::ConstructFailed { .. })
@@ -237,26 +249,68 @@ fn registry_and_descriptor_gates() {
         let err = f.check().expect_err(what);
         assert!(expect(&err), "{what}: unexpected {err:?}");
     }
+    // A name with no NUL, running up to a page that cannot be read: refused
+    // after a bounded scan, never read up to the fault.
+    let page = 4096usize;
+    // SAFETY: an anonymous private mapping of three pages, owned by this test.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            3 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    // SAFETY: the first two pages are ours to write; the third becomes a guard.
+    unsafe {
+        std::ptr::write_bytes(base.cast::<u8>(), b'a', 2 * page);
+        assert_eq!(
+            libc::mprotect(
+                base.cast::<u8>().add(2 * page).cast(),
+                page,
+                libc::PROT_NONE
+            ),
+            0
+        );
+    }
+    let mut f = Fixture::new();
+    f.desc.plugin_name = base.cast::<std::ffi::c_char>();
+    let err = f.check().expect_err("an unterminated name");
+    assert!(
+        matches!(&err, LoadError::InvalidDescriptor { reason, .. } if reason.contains("no terminating NUL")),
+        "{err:?}"
+    );
+    // SAFETY: unmapping the test's own mapping, no longer referenced.
+    unsafe { libc::munmap(base, 3 * page) };
+
+    // A descriptor built in safe code is not a registered plugin: refused
+    // before any of its pointers is used.
+    let forged: &'static PluginDescriptor = Box::leak(Fixture::new().desc);
+    match PluginHandle::from_descriptor(forged) {
+        Err(LoadError::InvalidDescriptor { reason, .. }) => {
+            assert!(reason.contains("registry"), "{reason}")
+        }
+        other => panic!("a forged descriptor was accepted: {:?}", other.map(|_| ())),
+    }
+    assert!(PluginHandle::configure_in_process(forged, &()).is_err());
+
     // A null descriptor pointer and a null array.
     let mut f = Fixture::new();
     f.check().unwrap();
     f.ptrs[0] = std::ptr::null();
     // SAFETY: fixture pointers are valid; the descriptor pointer is null on purpose.
-    assert!(matches!(
-        unsafe { read_registry(&*f.reg, "x") },
-        Err(LoadError::InvalidDescriptor { .. })
-    ));
+    let read = unsafe { read_registry(&*f.reg, "x") };
+    assert!(matches!(read, Err(LoadError::InvalidDescriptor { .. })));
     f.reg.descriptors = std::ptr::null();
     // SAFETY: as above.
-    assert!(matches!(
-        unsafe { read_registry(&*f.reg, "x") },
-        Err(LoadError::InvalidDescriptor { .. })
-    ));
+    let read = unsafe { read_registry(&*f.reg, "x") };
+    assert!(matches!(read, Err(LoadError::InvalidDescriptor { .. })));
     // SAFETY: null is allowed and reported.
-    assert!(matches!(
-        unsafe { read_registry(std::ptr::null(), "x") },
-        Err(LoadError::InvalidDescriptor { .. })
-    ));
+    let read = unsafe { read_registry(std::ptr::null(), "x") };
+    assert!(matches!(read, Err(LoadError::InvalidDescriptor { .. })));
 }
 
 fn foreign_so() -> PathBuf {
@@ -323,6 +377,46 @@ fn bad_files_are_typed_errors_and_never_stop_discovery() {
     assert!(matches!(
         load_library(&d.join("libmissing.so")),
         Err(LoadError::LibraryNotFound { .. })
+    ));
+
+    // A FIFO (which would block a reader for ever), a directory and a
+    // sparse file past the size cap: refused without being read.
+    let fifo = d.join("libfifo.so");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert!(matches!(
+        load_library(&fifo),
+        Err(LoadError::InvalidDescriptor { reason, .. }) if reason.contains("not a regular file")
+    ));
+    std::fs::create_dir(d.join("libdir.so")).unwrap();
+    assert!(matches!(
+        load_library(&d.join("libdir.so")),
+        Err(LoadError::InvalidDescriptor { .. })
+    ));
+    let huge = std::fs::File::create(d.join("libhuge.so")).unwrap();
+    huge.set_len(fidius_host::arch::MAX_LIBRARY_BYTES + 1)
+        .unwrap();
+    assert!(matches!(
+        load_library(&d.join("libhuge.so")),
+        Err(LoadError::FileTooLarge { limit, .. }) if limit == fidius_host::arch::MAX_LIBRARY_BYTES
+    ));
+    // A signature that is a FIFO or too long is invalid, and never blocks.
+    let smoke_copy = fidius_test::copy_into(&smoke_lib(), &d.join("signed"));
+    let sig = fidius_host::signing::sig_path_for(&smoke_copy);
+    let c = std::ffi::CString::new(sig.to_str().unwrap()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    assert!(matches!(
+        fidius_host::signing::verify_signature(&smoke_copy, &[key.verifying_key()]),
+        Err(LoadError::SignatureInvalid { .. })
+    ));
+    std::fs::remove_file(&sig).unwrap();
+    std::fs::write(&sig, vec![0u8; 1 << 20]).unwrap();
+    assert!(matches!(
+        fidius_host::signing::verify_signature(&smoke_copy, &[key.verifying_key()]),
+        Err(LoadError::SignatureInvalid { .. })
     ));
 
     // With all of that in the search path, the real plugins are still found and loaded.

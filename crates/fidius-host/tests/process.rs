@@ -3,7 +3,7 @@
 //! their output, run in runner children behind the ordinary typed client.
 #![cfg(target_os = "linux")]
 
-use fidius_host::process::{Isolation, ProcessDeath, ProcessOptions, RestartPolicy};
+use fidius_host::process::{CgroupPolicy, Isolation, ProcessDeath, ProcessOptions, RestartPolicy};
 use fidius_host::{CallError, LoadError, PluginHost};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -317,6 +317,135 @@ fn memory_and_cpu_limits_are_typed_errors() {
         other => panic!("{other:?}"),
     }
     assert_eq!(c.add(&1, &2).unwrap(), 3);
+}
+
+/// Whether process `pid` is running (not gone, and not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (comm) S ...`: the state follows the last parenthesis.
+        stat.rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            != Some("Z")
+    })
+}
+
+/// Waits (up to 5 s) for process `pid` to end (gone, or a zombie).
+fn ended(pid: u32) -> bool {
+    let end = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// The cgroup v2 path of process `pid`.
+fn cgroup_of(pid: u32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn kill_now(pid: u32) {
+    // SAFETY: kill(2) takes a pid and a signal; `pid` is a process this test started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
+
+#[test]
+fn a_childs_cgroup_ends_everything_the_plugin_started() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let opts = ProcessOptions::default().deadline(Duration::from_millis(300));
+
+    // Without a cgroup, a process that left the child's process group
+    // survives the child's kill.
+    let host = host_with(dir.path(), opts.clone().cgroup(CgroupPolicy::Off));
+    let c = wild(&host);
+    let escaped = c.escape().unwrap();
+    assert!(matches!(
+        c.sleep_ms(&10_000),
+        Err(CallError::Timeout { .. })
+    ));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(alive(escaped), "the escaped process died without a cgroup");
+    kill_now(escaped);
+    drop(c);
+
+    let support = fidius_host::process::cgroup_support();
+    let Some(parent) = support.parent.clone() else {
+        // Nothing more to check on a machine that gives the host no cgroup v2.
+        eprintln!("no cgroup v2 for plugin children here: {support:?}");
+        return;
+    };
+    assert!(support.kill, "{support:?}");
+    let host = host_with(dir.path(), opts.clone());
+    let c = wild(&host);
+    let pid = c.pid().unwrap();
+    let escaped = c.escape().unwrap();
+    let path = cgroup_of(pid);
+    let leaf = path.rsplit('/').next().unwrap().to_owned();
+    assert!(
+        leaf.starts_with(&format!("fidius-{}-", std::process::id())),
+        "the child is in {path}"
+    );
+    assert_eq!(
+        cgroup_of(escaped),
+        path,
+        "the escaped process left the cgroup"
+    );
+    let leaf_dir = parent.join(&leaf);
+    let procs = std::fs::read_to_string(leaf_dir.join("cgroup.procs")).unwrap();
+    assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
+    // The runaway call's kill ends the escaped process with the child...
+    assert!(matches!(
+        c.sleep_ms(&10_000),
+        Err(CallError::Timeout { .. })
+    ));
+    assert!(
+        ended(escaped),
+        "the escaped process outlived its child's cgroup"
+    );
+    // ...and the cgroup goes once the child is reaped.
+    let end = Instant::now() + Duration::from_secs(5);
+    while leaf_dir.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!leaf_dir.exists(), "{} was not removed", leaf_dir.display());
+    // The fresh child has a fresh cgroup, removed when the handle is dropped.
+    let pid = c.pid().unwrap();
+    let second = parent.join(cgroup_of(pid).rsplit('/').next().unwrap());
+    assert_ne!(second, leaf_dir);
+    assert!(second.exists());
+    let escaped = c.escape().unwrap();
+    drop(c);
+    assert!(ended(escaped), "the escaped process outlived the handle");
+    let end = Instant::now() + Duration::from_secs(5);
+    while second.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!second.exists(), "{} was not removed", second.display());
+}
+
+#[test]
+fn a_cgroup_directory_that_cannot_hold_children_is_a_typed_load_error() {
+    let _s = serial();
+    let dir = plugin_dir();
+    let not_a_cgroup = tempfile::tempdir().unwrap();
+    let host = host_with(
+        dir.path(),
+        ProcessOptions::default().cgroup(CgroupPolicy::Under(not_a_cgroup.path().into())),
+    );
+    match UnrulyClient::load(&host, "Wild") {
+        Err(LoadError::ProcessStart(m)) => {
+            assert!(m.contains("is not a cgroup v2 directory"), "{m}")
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }
 
 #[test]

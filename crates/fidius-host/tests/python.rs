@@ -430,7 +430,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Client and bidirectional streams: the host's items arrive as a lazy
-/// iterator (first argument, fidius 0.5's convention), so unbounded input
+/// iterator at the argument position the trait declares, so unbounded input
 /// works; a bidi method is a generator over it; errors are typed.
 #[test]
 fn client_and_bidi_streams_pull_host_items_lazily() {
@@ -505,15 +505,21 @@ fn python_streams_cross_the_process_boundary() {
     }
 }
 
-/// A package of `StreamWorks` written in Python (configured by `step`).
+/// A package of `StreamWorks` written in Python (configured by `step`),
+/// taking `weigh`'s stream where the trait declares it (second).
 fn works_package() -> tempfile::TempDir {
+    works_package_as("StreamWorks", "offset, items, stop")
+}
+
+/// [`works_package`] declaring `interface`, with `weigh(self, <weigh_args>)`.
+fn works_package_as(interface: &str, weigh_args: &str) -> tempfile::TempDir {
     use test_plugin_smoke::__fidius_StreamWorks::StreamWorks_PYTHON_DESCRIPTOR;
     let dir = tempfile::tempdir().unwrap();
     let pkg = dir.path().join("works");
     fidius_test::vendor_python_sdk(&pkg);
     std::fs::write(
         pkg.join("package.toml"),
-        "[package]\nname = \"py-works\"\nversion = \"0.1.0\"\ninterface = \"StreamWorks\"\ninterface_version = 1\nruntime = \"python\"\n\n[metadata]\n\n[python]\nentry_module = \"works\"\n",
+        format!("[package]\nname = \"py-works\"\nversion = \"0.1.0\"\ninterface = \"{interface}\"\ninterface_version = 1\nruntime = \"python\"\n\n[metadata]\n\n[python]\nentry_module = \"works\"\n"),
     )
     .unwrap();
     std::fs::write(
@@ -540,7 +546,7 @@ class Works:
             yield bytes(size)
     def sum(self, items):
         return sum(items)
-    def weigh(self, items, offset, stop):
+    def weigh(self, {weigh_args}):
         pulled = total = 0
         for x in items:
             pulled += 1
@@ -572,6 +578,7 @@ def __fidius_configure__(config):
     return Works(config["step"])
 "#,
             hash = StreamWorks_PYTHON_DESCRIPTOR.interface_hash,
+            weigh_args = weigh_args,
         ),
     )
     .unwrap();
@@ -741,4 +748,53 @@ fn a_package_can_suggest_the_process_tier() {
     let step: u64 = isolated.call_method(sw::METHOD_STEP, &()).unwrap();
     assert_eq!(step, 2);
     assert!(load(false).process_id().is_none(), "the host opted out");
+}
+
+#[test]
+fn a_package_manifest_stating_another_interface_version_still_loads() {
+    // fidius 0.5 never checked `interface_version` of a package manifest
+    // (the hash is what binds a module to its interface), so neither do we.
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = python_package(
+        dir.path(),
+        &fixture("calculator"),
+        Calculator_PYTHON_DESCRIPTOR.interface_hash,
+    );
+    let manifest = pkg.join("package.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("interface_version = 1", "interface_version = 9"),
+    )
+    .unwrap();
+    let calc = CalculatorClient::load(&host(dir.path()), "py-calc").unwrap();
+    assert_eq!(calc.handle().info().interface_version, 9);
+    assert_eq!(calc.add_direct(&40, &2).unwrap(), 42);
+}
+
+/// A descriptor made by hand (no stream positions registered for it) gets
+/// fidius 0.5's convention: the stream is the first argument.
+#[test]
+fn without_registered_positions_the_stream_goes_first() {
+    use fidius_core::python_descriptor::{stream_arg_positions, PythonInterfaceDescriptor};
+    use test_plugin_smoke::__fidius_StreamWorks as sw;
+    assert_eq!(
+        stream_arg_positions(&sw::StreamWorks_PYTHON_DESCRIPTOR).map(|p| p[sw::METHOD_WEIGH]),
+        Some(Some(1)),
+        "the macro registers weigh's stream at its declared position"
+    );
+    static HAND_MADE: PythonInterfaceDescriptor = PythonInterfaceDescriptor {
+        interface_name: "HandMadeWorks",
+        interface_hash: sw::StreamWorks_PYTHON_DESCRIPTOR.interface_hash,
+        methods: sw::StreamWorks_PYTHON_DESCRIPTOR.methods,
+    };
+    assert!(stream_arg_positions(&HAND_MADE).is_none());
+    let dir = works_package_as("HandMadeWorks", "items, offset, stop");
+    let h = host(dir.path())
+        .load_python_configured("py-works", &HAND_MADE, &StreamConfig { step: 3 })
+        .unwrap();
+    let (pulled, weight): (u64, u64) = h
+        .call_client_stream(sw::METHOD_WEIGH, 0u64.., &(1000u64, 5u64))
+        .unwrap();
+    assert_eq!((pulled, weight), (6, 1000 + 10));
 }

@@ -17,6 +17,13 @@ pub fn emit(iface: &Interface) -> TokenStream {
     let version_c = format_ident!("{}_INTERFACE_VERSION", ident);
     let wasm_c = format_ident!("{}_WASM_DESCRIPTOR", ident);
     let py_c = format_ident!("{}_PYTHON_DESCRIPTOR", ident);
+    // Interfaces with optional methods evolve by design: their versions may
+    // differ (capability bits gate each optional call); others must match.
+    let version_check = iface
+        .methods
+        .iter()
+        .all(|m| m.optional_bit.is_none())
+        .then(|| quote!(handle.check_interface_version(Self::INTERFACE_VERSION)?;));
     let strategy = match iface.buffer {
         fidius_interface::attrs::Buffer::PluginAllocated => {
             quote!(#krate::BufferStrategyKind::PluginAllocated)
@@ -113,9 +120,12 @@ pub fn emit(iface: &Interface) -> TokenStream {
                 Self { handle }
             }
 
-            /// Wraps a handle after checking its interface hash and buffer strategy.
+            /// Wraps a handle after checking its interface hash and buffer strategy
+            /// (and, for an interface without optional methods, a cdylib's
+            /// interface version: `LoadError::InterfaceVersionMismatch`).
             pub fn try_from_handle(handle: #krate::PluginHandle) -> ::core::result::Result<Self, #krate::LoadError> {
                 handle.check_interface(Self::INTERFACE_HASH, Self::BUFFER_STRATEGY)?;
+                #version_check
                 ::core::result::Result::Ok(Self { handle })
             }
 

@@ -269,7 +269,9 @@ fn emit(
             pub fn #name(&self, #(#params),*) -> ::core::result::Result<#ret_ty, #hf::HostCallError> {
                 let args = #krate::wire::serialize(&(#(#encodes,)*))
                     .map_err(|e| #hf::HostCallError::Serialization(e.to_string()))?;
-                let v: #decode_ty = #hf::call_host(self.table, #i, &args)?;
+                // SAFETY: the table was bound through this library's
+                // `__fidius_host_bind`, which checked it, and lives for ever.
+                let v: #decode_ty = unsafe { #hf::call_host(self.table, #i, &args) }?;
                 ::core::result::Result::Ok(#from)
             }
         }
@@ -366,6 +368,25 @@ fn emit(
                     free_buffer: #p::free_buffer,
                 }))
             }
+
+            /// Host side: frees a table of `__fidius_build_host_table` with its context.
+            ///
+            /// # Safety
+            /// `table` must come from `__fidius_build_host_table`, be held by no
+            /// plugin, and be freed only once.
+            pub unsafe fn __fidius_free_host_table(table: *const #hf::HostFunctionTable) {
+                if table.is_null() {
+                    return;
+                }
+                // SAFETY: per the contract, the builder's leaked box, owned by nobody else.
+                let table = unsafe { ::std::boxed::Box::from_raw(table as *mut #hf::HostFunctionTable) };
+                if !table.ctx.is_null() {
+                    // SAFETY: the builder's context is a leaked `Box<Arc<dyn Trait>>`.
+                    drop(unsafe {
+                        ::std::boxed::Box::from_raw(table.ctx as *mut ::std::sync::Arc<dyn super::#ident>)
+                    });
+                }
+            }
         }
 
         #[doc = #client_doc]
@@ -412,11 +433,24 @@ fn emit(
                 #module::__fidius_build_host_table(imp)
             }
 
+            /// A function table over `imp` that is freed again (with `imp`'s
+            /// reference) if the plugin refuses it.
+            pub fn owned_table(imp: ::std::sync::Arc<dyn #ident>) -> #hf::HostTable {
+                #hf::HostTable {
+                    table: #module::__fidius_build_host_table(imp),
+                    free: ::core::option::Option::Some(#module::__fidius_free_host_table),
+                }
+            }
+
             /// Binds `imp` for plugins linked into this process.
             pub fn bind_in_process(imp: ::std::sync::Arc<dyn #ident>) -> ::core::result::Result<(), #hf::HostBindError> {
-                let table = Self::table(imp);
-                // SAFETY: a valid, leaked table.
-                let code = unsafe { #module::__fidius_host_bind(table) };
+                let table = Self::owned_table(imp);
+                // SAFETY: a valid table, kept for ever once bound.
+                let code = unsafe { #module::__fidius_host_bind(table.table) };
+                if code != #hf::BIND_OK {
+                    // SAFETY: refused, so nobody holds it.
+                    unsafe { table.release() };
+                }
                 #hf::bind_status_to_result(#name_str, code)
             }
 
@@ -427,9 +461,12 @@ fn emit(
                 library: &#krate::LoadedLibrary,
                 imp: ::std::sync::Arc<dyn #ident>,
             ) -> ::core::result::Result<bool, #krate::LoadError> {
-                #krate::host_import::bind_host_interface(
-                    &library.library, #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::table(imp),
-                )
+                // SAFETY: `owned_table` frees exactly what it built.
+                unsafe {
+                    #krate::host_import::bind_host_interface_owned(
+                        &library.library, #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::owned_table(imp),
+                    )
+                }
             }
 
             /// Binds `imp` for a loaded plugin, whichever backend runs it (a
@@ -441,10 +478,10 @@ fn emit(
                 handle: &#krate::PluginHandle,
                 imp: ::std::sync::Arc<dyn #ident>,
             ) -> ::core::result::Result<bool, #krate::LoadError> {
-                // SAFETY: `Self::table` builds a valid table and leaks it.
+                // SAFETY: `owned_table` builds a valid table and frees exactly that.
                 unsafe {
-                    handle.bind_host_interface(
-                        #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::table(imp),
+                    handle.bind_host_interface_owned(
+                        #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::owned_table(imp),
                     )
                 }
             }
@@ -455,9 +492,12 @@ fn emit(
                 plugin: &#krate::LoadedPlugin,
                 imp: ::std::sync::Arc<dyn #ident>,
             ) -> ::core::result::Result<bool, #krate::LoadError> {
-                #krate::host_import::bind_host_interface(
-                    &plugin.library, #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::table(imp),
-                )
+                // SAFETY: `owned_table` frees exactly what it built.
+                unsafe {
+                    #krate::host_import::bind_host_interface_owned(
+                        &plugin.library, #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::owned_table(imp),
+                    )
+                }
             }
         }
     }

@@ -38,7 +38,35 @@ pub fn emit_descriptors(iface: &Interface) -> TokenStream {
         let raw = m.raw;
         quote!(#krate::python_descriptor::PythonMethodDesc { name: #n, wire_raw: #raw })
     });
+    let positions: Vec<TokenStream> = iface
+        .methods
+        .iter()
+        .map(|m| match &m.stream_arg {
+            Some((i, _)) => {
+                let i = u8::try_from(*i).unwrap_or(u8::MAX);
+                quote!(::core::option::Option::Some(#i))
+            }
+            None => quote!(::core::option::Option::None),
+        })
+        .collect();
+    let stream_args = iface
+        .methods
+        .iter()
+        .any(|m| m.stream_arg.is_some())
+        .then(|| {
+            quote! {
+                #[cfg(not(target_family = "wasm"))]
+                #krate::inventory::submit! {
+                    #krate::python_descriptor::PythonStreamArgs {
+                        interface_name: #name,
+                        interface_hash: #hash,
+                        positions: &[#(#positions),*],
+                    }
+                }
+            }
+        });
     quote! {
+        #stream_args
         /// How a host calls a WASM component plugin of this interface.
         pub const #wasm_c: #krate::wasm_descriptor::WasmInterfaceDescriptor =
             #krate::wasm_descriptor::WasmInterfaceDescriptor {

@@ -3,7 +3,7 @@
 //! safely: no links, no escaping paths, bounded size, ratio and entry
 //! count, and an existing destination is never half-overwritten.
 
-use crate::digest::{package_files, PACKAGE_SIG_FILE};
+use crate::digest::{package_files, skipped_dir, PACKAGE_SIG_FILE};
 use crate::manifest::{load_manifest_untyped, MANIFEST_FILE};
 use crate::PackageError;
 use std::fs::File;
@@ -224,6 +224,31 @@ fn checked_path(raw: &Path) -> Result<PathBuf, PackageError> {
     Ok(out)
 }
 
+/// Whether the package digest covers an archive entry at `rel`
+/// (`{top}/...`): nothing in a `target`, `.git` or `__pycache__`
+/// directory, and no `.sig` file but the root `package.sig`.
+fn covered_by_digest(rel: &Path, is_dir: bool) -> bool {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    // The top directory itself is not a package path.
+    let inner = parts.get(1..).unwrap_or_default();
+    let dirs = if is_dir {
+        inner
+    } else {
+        &inner[..inner.len().saturating_sub(1)]
+    };
+    if dirs.iter().any(|d| skipped_dir(d)) {
+        return false;
+    }
+    match (is_dir, inner) {
+        (false, [only]) if only == PACKAGE_SIG_FILE => true,
+        (false, [.., file]) => !file.ends_with(".sig"),
+        _ => true,
+    }
+}
+
 /// Unpacks `archive` into `dest`: extraction is staged in a temporary
 /// directory inside `dest`, checked, then renamed into place in one step.
 pub fn unpack_package_with_options(
@@ -305,6 +330,13 @@ fn unpack_staged(
                 actual: declared,
             });
         }
+        if !covered_by_digest(&rel, kind == tar::EntryType::Directory) {
+            // Not part of the package by definition (its digest, and so its
+            // signature, never sees it): never extracted, so nothing unsigned
+            // can ride along with a signed package.
+            tracing::warn!(entry = %shown, archive = %archive.display(), "dropped an archive entry the package digest does not cover");
+            continue;
+        }
         let target = staging.path().join(&rel);
         match kind {
             tar::EntryType::Directory => std::fs::create_dir_all(&target)?,
@@ -346,11 +378,23 @@ fn unpack_staged(
             "no top-level directory with a package.toml".into(),
         ));
     };
-    load_manifest_untyped(&top)?;
+    let manifest = load_manifest_untyped(&top)?;
     if let Some(keys) = keys {
         crate::verify_package(&top, keys)?;
     }
-    let name = top.file_name().expect("a directory name").to_owned();
+    // The install directory comes from the (signed) manifest, never from
+    // the archive's top directory, which no signature covers.
+    let h = &manifest.package;
+    check_component("name", &h.name)?;
+    check_component("version", &h.version)?;
+    let name = format!("{}-{}", h.name, h.version);
+    if top.file_name().is_some_and(|t| t != name.as_str()) {
+        tracing::warn!(
+            archive = %archive.display(),
+            top = %top.file_name().unwrap_or_default().to_string_lossy(),
+            "the archive's top directory is not the manifest's {name}: installing as {name}"
+        );
+    }
     let final_dir = dest.join(&name);
     if final_dir.exists() {
         if !opts.overwrite {

@@ -279,3 +279,116 @@ fn bombs_and_floods_hit_limits() {
         Err(PackageError::InvalidArchive(_))
     ));
 }
+
+/// Entries of a signed package's archive under `top/`, plus `extra`.
+fn signed_entries(top: &str, key: &ed25519_dalek::SigningKey) -> Vec<(tar::Header, Vec<u8>)> {
+    let d = tempfile::tempdir().unwrap();
+    let p = package(d.path());
+    sign_package(&p, key).unwrap();
+    let mut out = Vec::new();
+    for rel in ["package.toml", "package.sig", "src/lib.rs"] {
+        let data = std::fs::read(p.join(rel)).unwrap();
+        out.push(raw_entry(
+            &format!("{top}/{rel}"),
+            tar::EntryType::Regular,
+            &data,
+            None,
+        ));
+    }
+    out
+}
+
+#[test]
+fn entries_the_digest_does_not_cover_are_never_unpacked() {
+    let d = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let mut entries = signed_entries("demo-1.2.3", &key);
+    // What a signature never sees: build output, VCS data, bytecode, and
+    // signature files other than the package's own.
+    for extra in [
+        "demo-1.2.3/target/debug/libevil.so",
+        "demo-1.2.3/src/target/x",
+        "demo-1.2.3/.git/hooks/post-checkout",
+        "demo-1.2.3/src/__pycache__/m.cpython-311.pyc",
+        "demo-1.2.3/src/lib.rs.sig",
+        "demo-1.2.3/evil.sig",
+    ] {
+        entries.push(raw_entry(extra, tar::EntryType::Regular, b"unsigned", None));
+    }
+    entries.push(raw_entry(
+        "demo-1.2.3/.git/",
+        tar::EntryType::Directory,
+        b"",
+        None,
+    ));
+    let fid = d.path().join("x.fid");
+    archive(&fid, entries);
+    for verified in [false, true] {
+        let out = d.path().join(format!("out-{verified}"));
+        let dir = if verified {
+            unpack_package_verified(
+                &fid,
+                &out,
+                &UnpackOptions::default(),
+                &[key.verifying_key()],
+            )
+            .unwrap()
+        } else {
+            unpack_package(&fid, &out).unwrap()
+        };
+        for gone in [
+            "target",
+            "src/target",
+            ".git",
+            "src/__pycache__",
+            "src/lib.rs.sig",
+            "evil.sig",
+        ] {
+            assert!(
+                !dir.join(gone).exists(),
+                "{gone} was unpacked (verified: {verified})"
+            );
+        }
+        assert!(dir.join("package.sig").is_file());
+        assert!(dir.join("src/lib.rs").is_file());
+        verify_package(&dir, &[key.verifying_key()]).unwrap();
+    }
+}
+
+#[test]
+fn a_renamed_archive_installs_under_its_manifests_name() {
+    let d = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let out = d.path().join("out");
+    // Another package is installed already.
+    let other = out.join("other-9");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("package.toml"), "keep").unwrap();
+    // A signed demo-1.2.3 whose archive claims to be other-9.
+    let fid = d.path().join("other-9.fid");
+    archive(&fid, signed_entries("other-9", &key));
+    let dir = unpack_package_verified(
+        &fid,
+        &out,
+        &UnpackOptions::default(),
+        &[key.verifying_key()],
+    )
+    .unwrap();
+    assert_eq!(dir, out.join("demo-1.2.3"));
+    assert_eq!(
+        std::fs::read_to_string(other.join("package.toml")).unwrap(),
+        "keep",
+        "a renamed archive replaced another package"
+    );
+    // Even with overwrite, only the manifest's own directory is replaced.
+    let opts = UnpackOptions {
+        overwrite: true,
+        ..Default::default()
+    };
+    let dir = unpack_package_verified(&fid, &out, &opts, &[key.verifying_key()]).unwrap();
+    assert_eq!(dir, out.join("demo-1.2.3"));
+    assert_eq!(
+        std::fs::read_to_string(other.join("package.toml")).unwrap(),
+        "keep"
+    );
+}

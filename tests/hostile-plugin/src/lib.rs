@@ -147,6 +147,29 @@ unsafe extern "C" fn arena_huge_request(
     STATUS_BUFFER_TOO_SMALL
 }
 
+/// Asks for a 128 MiB arena, and answers (empty) once it gets one.
+unsafe extern "C" fn arena_big_request(
+    _: *mut c_void,
+    _: *const u8,
+    _: u32,
+    _: *mut u8,
+    cap: u32,
+    off: *mut u32,
+    len: *mut u32,
+) -> i32 {
+    const WANT: u32 = 128 << 20;
+    // SAFETY: valid out pointers.
+    unsafe {
+        *off = 0;
+        *len = if cap >= WANT { 0 } else { WANT };
+    }
+    if cap >= WANT {
+        STATUS_OK
+    } else {
+        STATUS_BUFFER_TOO_SMALL
+    }
+}
+
 unsafe extern "C" fn arena_offset_overflow(
     _: *mut c_void,
     _: *const u8,
@@ -239,6 +262,7 @@ pub extern "C" fn fidius_get_registry() -> *const PluginRegistry {
                 ar(arena_huge_request),
                 construct,
             ),
+            descriptor(c"ArenaBigRequest", Arena, ar(arena_big_request), construct),
             descriptor(
                 c"ArenaOffsetOverflow",
                 Arena,
@@ -252,6 +276,13 @@ pub extern "C" fn fidius_get_registry() -> *const PluginRegistry {
                 construct_null,
             ),
         ];
+        // A well-behaved plugin of version 2 of the interface (the version
+        // is not part of the hash).
+        let mut versioned =
+            descriptor(c"Versioned", PluginAllocated, pa(unknown_status), construct);
+        versioned.interface_version = 2;
+        let mut descs = descs;
+        descs.push(versioned);
         let ptrs: Vec<*const PluginDescriptor> = descs
             .into_iter()
             .map(|d| Box::leak(Box::new(d)) as *const PluginDescriptor)

@@ -57,6 +57,9 @@ pub trait Unruly: Send + Sync {
         factor: u64,
         fail_at: u64,
     ) -> fidius::Stream<u64>;
+    /// Starts `sleep 60` in a process group of its own (out of reach of a
+    /// kill of the child's group) and returns its pid, without waiting.
+    fn escape(&self) -> u32;
 }
 
 /// Creates a file when dropped (observes that a stream's producer was dropped).
@@ -224,6 +227,22 @@ impl Unruly for Wild {
             total += v;
         }
         (n, total)
+    }
+    // Deliberately never waited for: the process must outlive this call.
+    #[allow(clippy::zombie_processes)]
+    fn escape(&self) -> u32 {
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        let sleeper = Command::new("/bin/sleep")
+            .arg("60")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /bin/sleep");
+        // Dropping a std Child neither kills nor waits for it.
+        sleeper.id()
     }
 }
 

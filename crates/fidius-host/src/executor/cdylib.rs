@@ -149,9 +149,13 @@ impl CdylibExecutor {
         plugin: LoadedPlugin,
         config: &[u8],
     ) -> Result<Self, LoadError> {
-        // SAFETY: the descriptor was validated by the loader and its library
-        // is kept mapped by `plugin.library`, moved into the executor.
-        unsafe { Self::build(plugin.descriptor, plugin.info, Some(plugin.library), config) }
+        // Only what the loader validated is used (the public fields may have
+        // been changed): the sealed descriptor, read again for the info.
+        let sealed = plugin.sealed().clone();
+        // SAFETY: validated by the loader; kept mapped by the sealed library.
+        let info = unsafe { loader::validate_descriptor(sealed.descriptor, &sealed.origin) }?;
+        // SAFETY: as above; the library moves into the executor.
+        unsafe { Self::build(sealed.descriptor, info, Some(sealed.library), config) }
     }
 
     /// Instantiates an in-process plugin (zero-config).
@@ -164,7 +168,18 @@ impl CdylibExecutor {
         desc: &'static PluginDescriptor,
         config: &[u8],
     ) -> Result<Self, LoadError> {
-        // SAFETY: a `&'static` descriptor is valid for the whole process.
+        // Only descriptors of this process's registry: a `&'static
+        // PluginDescriptor` can be built in safe code with any pointers.
+        if !fidius_core::registry::descriptors()
+            .iter()
+            .any(|d| std::ptr::eq(*d, desc))
+        {
+            return Err(LoadError::InvalidDescriptor {
+                path: "<in-process>".into(),
+                reason: "not a descriptor of this process's plugin registry (only plugins registered with #[plugin_impl] can be instantiated in process)".into(),
+            });
+        }
+        // SAFETY: a registered descriptor, valid for the whole process.
         let info = unsafe { loader::validate_descriptor(desc, "<in-process>") }?;
         // SAFETY: as above; no library to keep alive.
         unsafe { Self::build(desc, info, None, config) }
@@ -760,12 +775,13 @@ impl PluginExecutor for CdylibExecutor {
         name: &str,
         hash: u64,
         version: u32,
-        table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
+        table: &mut dyn FnMut() -> fidius_core::host_ffi::HostTable,
     ) -> Result<bool, LoadError> {
         match &self._library {
-            Some(library) => {
-                crate::host_import::bind_host_interface(library, name, hash, version, table)
-            }
+            // SAFETY: forwarded caller contract.
+            Some(library) => unsafe {
+                crate::host_import::bind_host_interface_owned(library, name, hash, version, table)
+            },
             None => Err(super::cannot_bind(
                 name,
                 "this plugin is linked into the host: bind its host interfaces with `<Interface>Binding::bind_in_process`",

@@ -280,13 +280,15 @@ pub trait PluginExecutor: Send + Sync {
     /// refuses: the backend cannot call host functions.
     ///
     /// # Safety
-    /// `table` must return a valid host function table that is never freed.
+    /// `table` must return a valid host function table whose `free`, if
+    /// any, frees exactly that table. An implementation frees (`release`) a
+    /// table it built but did not bind, and never frees one it bound.
     unsafe fn bind_host(
         &self,
         name: &str,
         hash: u64,
         version: u32,
-        table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
+        table: &mut dyn FnMut() -> fidius_core::host_ffi::HostTable,
     ) -> Result<bool, crate::LoadError> {
         let _ = (hash, version, table);
         Err(cannot_bind(

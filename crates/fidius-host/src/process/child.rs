@@ -2,7 +2,9 @@
 //! parent-death signal), its channel with deadlines and cancellation, its
 //! pidfd, its output, and reaping it so no zombie is left.
 
+use super::cgroup::{self, Leaf};
 use super::frame::{self, LIBRARY_ENV, RUNNER_ENV, SELF_RUNNER_ENV};
+use super::CgroupPolicy;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
@@ -326,6 +328,7 @@ pub(crate) struct SpawnSpec<'a> {
     pub max_memory: Option<u64>,
     pub cpu_time: Option<Duration>,
     pub plugin: &'a str,
+    pub cgroup: &'a CgroupPolicy,
 }
 
 /// How a child ended.
@@ -336,6 +339,8 @@ pub(crate) struct Ended {
     pub killed_by_host: bool,
     /// Why the connection to a remote runner was lost, if it was.
     pub lost: Option<String>,
+    /// Whether the out-of-memory killer killed a process of its cgroup.
+    pub oom_killed: bool,
 }
 
 /// The far side of a child that is not a process of this machine (a
@@ -362,6 +367,8 @@ pub(crate) struct Child {
     /// A remote child instead of a local process.
     peer: Option<Box<dyn Peer>>,
     lost: Option<String>,
+    /// The child's own cgroup, removed after the child is reaped.
+    cgroup: Option<Leaf>,
 }
 
 struct SpawnJob {
@@ -419,13 +426,18 @@ fn rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Resu
 fn child_setup(
     channel: RawFd,
     library: RawFd,
+    cgroup_procs: RawFd,
     parent: libc::pid_t,
     max_memory: Option<u64>,
     cpu_secs: Option<u64>,
 ) -> io::Result<()> {
-    // SAFETY (all calls below): plain system calls on descriptors and values
+    // SAFETY: plain system calls (all of those below) on descriptors and values
     // owned by this freshly forked child.
     unsafe {
+        // Into the child's own cgroup first, so nothing runs outside it.
+        if cgroup_procs >= 0 && libc::write(cgroup_procs, b"0".as_ptr().cast(), 1) != 1 {
+            return Err(io::Error::last_os_error());
+        }
         // Everything the host had open closes at exec, even descriptors some
         // library opened without close-on-exec (Linux 5.11+; older kernels
         // keep the close-on-exec default of Rust's own descriptors)...
@@ -496,6 +508,71 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// The cgroup a child of `spec` goes into, if any.
+fn leaf_for(spec: &SpawnSpec<'_>) -> io::Result<Option<Leaf>> {
+    let Some(parent) = cgroup::parent_for(spec.cgroup).map_err(io::Error::other)? else {
+        return Ok(None);
+    };
+    match Leaf::create(&parent, spec.max_memory) {
+        Ok(leaf) => Ok(Some(leaf)),
+        Err(e) if matches!(spec.cgroup, CgroupPolicy::Auto) => {
+            tracing::debug!(target: "fidius::process", "no cgroup for a plugin child: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot create the child's cgroup: {e}"),
+        )),
+    }
+}
+
+/// Forks and execs the runner (on the spawner thread) with the channel and
+/// library descriptors `fds`, joining `leaf` before exec.
+fn launch(
+    spec: &SpawnSpec<'_>,
+    (cfd, lfd): (RawFd, RawFd),
+    leaf: Option<&Leaf>,
+) -> io::Result<std::process::Child> {
+    let mut cmd = Command::new(spec.program);
+    cmd.env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(RUNNER_ENV, cfd.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if spec.is_self {
+        cmd.env(SELF_RUNNER_ENV, "1");
+    }
+    if lfd >= 0 {
+        cmd.env(LIBRARY_ENV, lfd.to_string());
+    }
+    let parent = std::process::id() as libc::pid_t;
+    // The cgroup enforces the memory cap where it can; else RLIMIT_AS.
+    let mem = spec
+        .max_memory
+        .filter(|_| !leaf.is_some_and(Leaf::limits_memory));
+    let procs = leaf.map_or(-1, Leaf::procs_fd);
+    // Whole seconds, rounded up; a limit beyond a century is no limit.
+    let cpu = spec
+        .cpu_time
+        .map(|d| d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
+        .filter(|&s| s < 100 * 365 * 24 * 3600);
+    // SAFETY: `child_setup` makes only async-signal-safe calls (write,
+    // fcntl, close_range, setpgid, prctl, getppid, setrlimit), as required
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || child_setup(cfd, lfd, procs, parent, mem, cpu));
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    spawner()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(SpawnJob { cmd, reply: tx })
+        .map_err(|_| io::Error::other("the fidius spawner thread is gone"))?;
+    rx.recv()
+        .map_err(|_| io::Error::other("the fidius spawner thread is gone"))?
+}
+
 impl Child {
     /// Starts a runner with the channel and the library descriptors named in its environment.
     pub(crate) fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Child> {
@@ -508,44 +585,22 @@ impl Child {
         let child_fd = dup_high(child_end.as_raw_fd())?;
         drop(child_end);
         let lib_fd = spec.library.map(|l| dup_high(l.as_raw_fd())).transpose()?;
-        let mut cmd = Command::new(spec.program);
-        cmd.env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env(RUNNER_ENV, child_fd.as_raw_fd().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if spec.is_self {
-            cmd.env(SELF_RUNNER_ENV, "1");
-        }
-        if let Some(l) = &lib_fd {
-            cmd.env(LIBRARY_ENV, l.as_raw_fd().to_string());
-        }
-        let parent = std::process::id() as libc::pid_t;
-        let (cfd, lfd) = (
+        let mut leaf = leaf_for(spec)?;
+        let fds = (
             child_fd.as_raw_fd(),
             lib_fd.as_ref().map_or(-1, |l| l.as_raw_fd()),
         );
-        let mem = spec.max_memory;
-        // Whole seconds, rounded up; a limit beyond a century is no limit.
-        let cpu = spec
-            .cpu_time
-            .map(|d| d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
-            .filter(|&s| s < 100 * 365 * 24 * 3600);
-        // SAFETY: `child_setup` makes only async-signal-safe calls (dup2,
-        // close_range, prctl, getppid, setrlimit), as required between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || child_setup(cfd, lfd, parent, mem, cpu));
-        }
-        let (tx, rx) = mpsc::sync_channel(1);
-        spawner()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(SpawnJob { cmd, reply: tx })
-            .map_err(|_| io::Error::other("the fidius spawner thread is gone"))?;
-        let mut proc = rx
-            .recv()
-            .map_err(|_| io::Error::other("the fidius spawner thread is gone"))??;
+        let mut proc = match launch(spec, fds, leaf.as_ref()) {
+            Ok(p) => p,
+            // Joining the cgroup failed (e.g. no write access to a common
+            // ancestor): without cgroups, unless the policy demands one.
+            Err(e) if leaf.is_some() && matches!(spec.cgroup, CgroupPolicy::Auto) => {
+                tracing::debug!(target: "fidius::process", "starting a child without its cgroup: {e}");
+                drop(leaf.take());
+                launch(spec, fds, None)?
+            }
+            Err(e) => return Err(e),
+        };
         drop((child_fd, lib_fd));
         let pid = proc.id();
         let pidfd = pidfd_open(pid);
@@ -566,6 +621,7 @@ impl Child {
             killed: false,
             peer: None,
             lost: None,
+            cgroup: leaf,
         };
         child.channel.sock.set_nonblocking(true)?;
         if let (Some(out), Some(err)) = (out, err) {
@@ -600,6 +656,7 @@ impl Child {
             killed: false,
             peer: Some(peer),
             lost: None,
+            cgroup: None,
         })
     }
 
@@ -620,6 +677,9 @@ impl Child {
         if let Some(peer) = &self.peer {
             peer.kill();
             return;
+        }
+        if let Some(leaf) = &self.cgroup {
+            leaf.kill();
         }
         self.kill_group();
         match &self.pidfd {
@@ -689,6 +749,7 @@ impl Child {
             status,
             killed_by_host: self.killed,
             lost: self.lost.take(),
+            oom_killed: self.cgroup.as_ref().is_some_and(Leaf::oom_killed),
         }
     }
 
@@ -714,18 +775,20 @@ impl Child {
         match proc.try_wait() {
             Ok(Some(status)) => Some(status),
             _ => {
-                reap_later(proc);
+                reap_later(proc, self.cgroup.take());
                 None
             }
         }
     }
 }
 
-fn reap_later(mut proc: std::process::Child) {
+/// Reaps `proc` in the background, then removes its cgroup.
+fn reap_later(mut proc: std::process::Child, cgroup: Option<Leaf>) {
     let spawned = std::thread::Builder::new()
         .name("fidius-reaper".into())
         .spawn(move || {
             let _ = proc.wait();
+            drop(cgroup);
         });
     if spawned.is_err() {
         tracing::warn!("could not start a thread to reap a plugin process");
@@ -745,7 +808,7 @@ impl Drop for Child {
         self.kill();
         if let Some(mut proc) = self.proc.take() {
             if !matches!(proc.try_wait(), Ok(Some(_))) {
-                reap_later(proc);
+                reap_later(proc, self.cgroup.take());
             }
         }
     }

@@ -115,7 +115,9 @@ impl Spec {
             None => (STATUS_INVALID_INDEX, Vec::new()),
             Some(table) => {
                 let _serving = Serving::enter(self);
-                fidius_core::host_ffi::call_host_raw(table, function, input)
+                // SAFETY: a table the generated binding built, recorded when
+                // the child accepted it, never freed.
+                unsafe { fidius_core::host_ffi::call_host_raw(table, function, input) }
                     .unwrap_or((STATUS_SERIALIZATION_ERROR, Vec::new()))
             }
         };
@@ -321,6 +323,7 @@ fn start(
         max_memory: spec.opts.max_memory,
         cpu_time: spec.opts.cpu_time,
         plugin: &spec.plugin,
+        cgroup: &spec.opts.cgroup,
     };
     let runner = spec.runner_label();
     let spawned = match &spec.opts.remote {
@@ -818,6 +821,10 @@ impl Inner {
     fn died(&self, child: Child, mark: u64) -> CallError {
         let (ended, death, stderr) = death_of(child, mark);
         let opts = &self.spec.opts;
+        if let (Some(limit), true) = (opts.max_memory, ended.oom_killed) {
+            // Killed by the kernel at its cgroup's memory.max.
+            return CallError::MemoryLimitExceeded { limit };
+        }
         if let (Some(limit), ProcessDeath::Signal { signal, .. }) = (opts.cpu_time, &death) {
             // SIGXCPU at the soft limit; SIGKILL at the hard one, a second later.
             if *signal == libc::SIGXCPU || (*signal == libc::SIGKILL && !ended.killed_by_host) {
@@ -1511,7 +1518,7 @@ impl PluginExecutor for ProcessExecutor {
         name: &str,
         hash: u64,
         version: u32,
-        table: &mut dyn FnMut() -> *const fidius_core::host_ffi::HostFunctionTable,
+        table: &mut dyn FnMut() -> fidius_core::host_ffi::HostTable,
     ) -> Result<bool, LoadError> {
         let inner = &self.inner;
         use crate::executor::cannot_bind;
@@ -1528,9 +1535,9 @@ impl PluginExecutor for ProcessExecutor {
             ));
         }
         let _one_at_a_time = inner.binding.lock().unwrap_or_else(|p| p.into_inner());
-        let ptr = table();
-        // SAFETY: the caller promises a valid table that is never freed.
-        let Some(table) = (unsafe { ptr.as_ref() }) else {
+        let built = table();
+        // SAFETY: the caller promises a valid table, freed only by `release` below.
+        let Some(table) = (unsafe { built.table.as_ref() }) else {
             return Err(LoadError::HostBindFailed {
                 interface: name.to_owned(),
                 code: fidius_core::host_ffi::BIND_ERR_NULL,
@@ -1552,34 +1559,36 @@ impl PluginExecutor for ProcessExecutor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .len() as u32;
-        let bound = inner
-            .request(
-                None,
-                |id| ToChild::BindHost {
-                    id,
-                    index,
-                    host: host.clone(),
-                },
-                |id, msg| match msg {
-                    ToHost::Bound { id: got, result } if got == id => {
-                        // Recorded under the state lock, so a child started
-                        // after this answer binds it too.
-                        if let Ok(true) = result {
-                            let mut hosts =
-                                inner.spec.hosts.lock().unwrap_or_else(|p| p.into_inner());
-                            hosts.push(BoundHost {
-                                spec: host.clone(),
-                                table,
-                            });
-                        }
-                        Ok(Ok(result))
+        let bound = inner.request(
+            None,
+            |id| ToChild::BindHost {
+                id,
+                index,
+                host: host.clone(),
+            },
+            |id, msg| match msg {
+                ToHost::Bound { id: got, result } if got == id => {
+                    // Recorded under the state lock, so a child started
+                    // after this answer binds it too.
+                    if let Ok(true) = result {
+                        let mut hosts = inner.spec.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                        hosts.push(BoundHost {
+                            spec: host.clone(),
+                            table,
+                        });
                     }
-                    other => Err(unexpected(id, &other)),
-                },
-            )
-            .map_err(|e| {
-                LoadError::ProcessStart(format!("binding host interface '{name}': {e}"))
-            })?;
+                    Ok(Ok(result))
+                }
+                other => Err(unexpected(id, &other)),
+            },
+        );
+        if !matches!(bound, Ok(Ok(true))) {
+            // SAFETY: not recorded, so nothing calls it; `free` is the builder's.
+            unsafe { built.release() };
+        }
+        let bound = bound.map_err(|e| {
+            LoadError::ProcessStart(format!("binding host interface '{name}': {e}"))
+        })?;
         match bound {
             Ok(true) => Ok(true),
             Ok(false) => Ok(false),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// First field of the handshake in both directions ("FIDP").
 pub(crate) const MAGIC: u32 = 0x4649_4450;
 /// Version of this protocol; both sides must speak the same one.
-pub(crate) const PROTOCOL: u32 = 2;
+pub(crate) const PROTOCOL: u32 = 3;
 /// The fidius-host release both sides must come from.
 pub(crate) const BUILD: &str = env!("CARGO_PKG_VERSION");
 /// Largest frame either side accepts: a longer length prefix is garbage.
@@ -195,6 +195,9 @@ pub(crate) struct PythonTarget {
     pub methods: Vec<(String, bool)>,
     /// The config of a configured plugin, as JSON.
     pub config_json: Option<String>,
+    /// Where each method takes its stream argument (the interface's
+    /// registration, which a runner that does not link it cannot look up).
+    pub stream_args: Vec<Option<u8>>,
 }
 
 /// What the host learns about the plugin in the handshake.

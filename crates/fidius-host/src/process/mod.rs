@@ -11,6 +11,7 @@
 //! before the handle is returned. See `docs/ARCHITECTURE.md` ("The process
 //! tier") for the protocol, and what is not yet carried across it.
 
+mod cgroup;
 mod child;
 pub(crate) mod executor;
 pub(crate) mod frame;
@@ -20,6 +21,7 @@ mod remote;
 mod runner;
 
 pub use crate::error::ProcessDeath;
+pub use cgroup::{cgroup_support, CgroupSupport};
 pub use executor::ProcessExecutor;
 pub use frame::MAX_FRAME;
 #[cfg(feature = "remote")]
@@ -38,6 +40,30 @@ pub enum Isolation {
     InProcess,
     /// In a child process per plugin instance ([`ProcessOptions`]).
     Process,
+}
+
+/// Whether each runner child gets a cgroup v2 of its own.
+///
+/// In its own cgroup, everything a plugin starts (even a process that left
+/// the child's process group) is killed with the child, and, where the
+/// memory controller is delegated, `max_memory` caps resident memory with
+/// no swap (`memory.max`) instead of the address space (`RLIMIT_AS`), and
+/// an out-of-memory kill is reported as
+/// [`crate::CallError::MemoryLimitExceeded`]. [`cgroup_support`] says what
+/// the machine allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CgroupPolicy {
+    /// Use the host's own cgroup v2 directory when the host may create
+    /// cgroups in it; otherwise rlimits and process groups alone (the default).
+    #[default]
+    Auto,
+    /// Never use cgroups.
+    Off,
+    /// Create the children's cgroups under this directory of a cgroup2
+    /// hierarchy (a subtree delegated to the host, with `memory` in its
+    /// `cgroup.subtree_control` for memory limits). A child that cannot be
+    /// placed there does not start: the load or call fails with a typed error.
+    Under(PathBuf),
 }
 
 /// How restarts after a failure are paced and when they stop.
@@ -93,8 +119,10 @@ pub struct ProcessOptions {
     pub handshake_timeout: Duration,
     /// Restarts after failures.
     pub restart: RestartPolicy,
-    /// Address-space cap of the child in bytes (`RLIMIT_AS`); an allocation
-    /// past it is [`crate::CallError::MemoryLimitExceeded`].
+    /// Memory cap of the child in bytes: its cgroup's `memory.max` (resident
+    /// memory, no swap) where [`CgroupPolicy`] gives it one with the memory
+    /// controller, else its address space (`RLIMIT_AS`). An allocation past
+    /// it, or the out-of-memory kill, is [`crate::CallError::MemoryLimitExceeded`].
     pub max_memory: Option<u64>,
     /// CPU time the child may use over its life, rounded up to whole seconds
     /// (`RLIMIT_CPU`); past it the call is [`crate::CallError::CpuTimeExceeded`]
@@ -108,6 +136,9 @@ pub struct ProcessOptions {
     /// Run children on a runner on another machine instead of locally
     /// (feature `remote`; [`RemoteRunner`]).
     pub remote: Option<RemoteRunner>,
+    /// Whether children get cgroups of their own (local children; a
+    /// remote runner uses [`CgroupPolicy::Auto`] on its machine).
+    pub cgroup: CgroupPolicy,
 }
 
 /// A runner on another machine that serves plugins over gRPC (feature
@@ -188,6 +219,7 @@ impl Default for ProcessOptions {
             env: Vec::new(),
             max_frame: 256 << 20,
             remote: None,
+            cgroup: CgroupPolicy::Auto,
         }
     }
 }
@@ -213,7 +245,12 @@ impl ProcessOptions {
         self.restart = policy;
         self
     }
-    /// Caps the child's address space.
+    /// Sets whether children get cgroups of their own.
+    pub fn cgroup(mut self, policy: CgroupPolicy) -> Self {
+        self.cgroup = policy;
+        self
+    }
+    /// Caps the child's memory (see [`ProcessOptions::max_memory`]).
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.max_memory = Some(bytes);
         self

@@ -612,6 +612,7 @@ fn start_child(served: &Served, open: Open) -> io::Result<Child> {
         max_memory: open.max_memory,
         cpu_time: open.cpu_time,
         plugin: &open.plugin,
+        cgroup: &super::CgroupPolicy::Auto,
     })
 }
 

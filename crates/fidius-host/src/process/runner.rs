@@ -319,7 +319,7 @@ fn serve(channel: i32, library: i32) -> io::Result<()> {
                 // SAFETY: the proxy table is valid and leaked (it lives for the process).
                 let bound = unsafe {
                     exec.bind_host(&host.name, host.hash, host.version, &mut || {
-                        link::proxy_table(index, &host)
+                        fidius_core::host_ffi::HostTable::leaked(link::proxy_table(index, &host))
                     })
                 };
                 link.send(&ToHost::Bound {
@@ -494,6 +494,7 @@ fn load_python(t: &frame::PythonTarget) -> Result<Box<dyn PluginExecutor>, WireL
         config.as_ref(),
         None,
         Path::new(&t.shown),
+        Some(t.stream_args.clone()),
     )
     .map_err(|e| match e {
         crate::LoadError::ConstructFailed { reason, .. } => {

@@ -70,6 +70,9 @@ pub struct PythonPluginHandle {
     descriptor: &'static PythonInterfaceDescriptor,
     target: Py<PyAny>,
     methods: Vec<Py<PyAny>>,
+    /// Per method: where its stream argument goes among the arguments (the
+    /// trait's position; first when the interface registered none).
+    stream_args: Vec<Option<u8>>,
     /// Keeps the private copy of the verified package alive.
     _files: Option<tempfile::TempDir>,
 }
@@ -95,9 +98,19 @@ impl PythonPluginHandle {
     }
 }
 
+/// Where each method of `desc` takes its stream argument: the positions
+/// the interface registered, else none (the stream goes first, as in fidius 0.5).
+pub(crate) fn stream_arg_positions(desc: &PythonInterfaceDescriptor) -> Vec<Option<u8>> {
+    fidius_core::python_descriptor::stream_arg_positions(desc)
+        .filter(|p| p.len() == desc.methods.len())
+        .map(<[Option<u8>]>::to_vec)
+        .unwrap_or_default()
+}
+
 /// Imports the module `entry` from `root` (with `root/vendor` on the path),
 /// checks it against `desc` and, with `config`, makes the configured
-/// instance. `files` is kept alive with the handle.
+/// instance. `files` is kept alive with the handle. `stream_args` are the
+/// stream-argument positions (`None`: those `desc`'s interface registered).
 pub(crate) fn import_plugin(
     root: &Path,
     entry: &str,
@@ -105,7 +118,9 @@ pub(crate) fn import_plugin(
     config: Option<&serde_json::Value>,
     files: Option<tempfile::TempDir>,
     shown: &Path,
+    stream_args: Option<Vec<Option<u8>>>,
 ) -> Result<PythonPluginHandle, LoadError> {
+    let stream_args = stream_args.unwrap_or_else(|| stream_arg_positions(desc));
     // One import at a time: the shim renames modules in `sys.modules`, and
     // an import can release the GIL midway. Taken before the GIL, never inside.
     static IMPORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -190,6 +205,7 @@ pub(crate) fn import_plugin(
             descriptor: desc,
             target: target.unbind(),
             methods,
+            stream_args,
             _files: files,
         })
     })
@@ -234,6 +250,16 @@ impl Pyo3Executor {
             });
         }
         Ok(&self.handle.methods[method])
+    }
+
+    /// Where method `method` takes its stream argument.
+    fn stream_position(&self, method: usize) -> usize {
+        self.handle
+            .stream_args
+            .get(method)
+            .copied()
+            .flatten()
+            .map_or(0, usize::from)
     }
 
     /// A typed method's callable and name, and its arguments as JSON.
@@ -295,8 +321,9 @@ impl PluginExecutor for Pyo3Executor {
         })
     }
 
-    /// Passes the host's items as an iterator (first argument, fidius 0.5's
-    /// convention) and returns what the method returns.
+    /// Passes the host's items as an iterator (at the argument position the
+    /// trait declares; first, fidius 0.5's convention, for an interface that
+    /// registered none) and returns what the method returns.
     fn call_client_stream_value(
         &self,
         method: usize,
@@ -305,8 +332,9 @@ impl PluginExecutor for Pyo3Executor {
         output: ValueSink<'_>,
     ) -> Result<(), CallError> {
         let (f, name, args) = self.prepare(method, args)?;
+        let at = self.stream_position(method);
         let result = Python::attach(|py| -> Result<serde_json::Value, CallError> {
-            let tuple = stream_args(py, items, &args, name)?;
+            let tuple = stream_args(py, items, &args, name, at)?;
             let out = invoke(py, f, tuple)?;
             value::from_py(&out)
                 .map_err(|e| CallError::Serialization(format!("the result of `{name}`: {e}")))
@@ -323,8 +351,9 @@ impl PluginExecutor for Pyo3Executor {
         args: &dyn erased_serde::Serialize,
     ) -> Result<RawStream, CallError> {
         let (f, name, args) = self.prepare(method, args)?;
+        let at = self.stream_position(method);
         let iter = Python::attach(|py| -> Result<Py<PyAny>, CallError> {
-            let tuple = stream_args(py, items, &args, name)?;
+            let tuple = stream_args(py, items, &args, name, at)?;
             let out = invoke(py, f, tuple)?;
             iterate(&out, name)
         })?;
@@ -407,11 +436,13 @@ fn iterate(out: &Bound<'_, PyAny>, name: &str) -> Result<Py<PyAny>, CallError> {
 }
 
 /// The call's positional arguments: the host-fed stream, then the others.
+/// The call's arguments with the host-fed stream inserted at `at`.
 fn stream_args<'py>(
     py: Python<'py>,
     items: ValueItems,
     args: &serde_json::Value,
     name: &str,
+    at: usize,
 ) -> Result<Bound<'py, pyo3::types::PyTuple>, CallError> {
     let rest = value::to_args(py, args)
         .map_err(|e| CallError::Serialization(format!("method `{name}`: {e}")))?;
@@ -422,8 +453,8 @@ fn stream_args<'py>(
         },
     )
     .map_err(|e| backend(format!("making the stream argument: {e}")))?;
-    let mut all = vec![stream.into_any()];
-    all.extend(rest.iter());
+    let mut all: Vec<Bound<'py, PyAny>> = rest.iter().collect();
+    all.insert(at.min(all.len()), stream.into_any());
     pyo3::types::PyTuple::new(py, all).map_err(|e| backend(e.to_string()))
 }
 
