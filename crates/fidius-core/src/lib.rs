@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod depth;
 pub mod descriptor;
 pub mod error;
 pub mod hash;

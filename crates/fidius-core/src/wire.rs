@@ -24,8 +24,23 @@ pub fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError>
 }
 
 /// Decodes a `T` from `bytes` (trailing bytes are allowed, as in fidius 0.5).
+/// Values nesting deeper than [`crate::depth::MAX_DEPTH`] levels are an
+/// error, so hostile bytes for a recursive type cannot overflow the stack.
 pub fn deserialize<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
-    Ok(bincode::deserialize(bytes)?)
+    let mut de = bincode::Deserializer::from_slice(bytes, options());
+    Ok(T::deserialize(crate::depth::Limited::new(
+        &mut de,
+        crate::depth::MAX_DEPTH,
+    ))?)
+}
+
+/// The wire's bincode configuration (bincode 1's legacy defaults, as
+/// `bincode::serialize` uses them).
+pub fn options() -> impl bincode::Options {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
 }
 
 /// The encoded size of `value`.

@@ -106,10 +106,7 @@ pub fn scoped_deadline() -> Option<std::time::Duration> {
 
 /// The fidius wire's bincode configuration (bincode 1 legacy defaults).
 pub(crate) fn wire_options() -> impl bincode::Options {
-    use bincode::Options;
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .allow_trailing_bytes()
+    fidius_core::wire::options()
 }
 
 /// The items a host feeds a client stream of a [`CallShape::Values`]
@@ -324,7 +321,8 @@ pub(crate) fn call_value_over_wire<E: PluginExecutor + ?Sized>(
         fidius_core::wire::serialize(args).map_err(|e| CallError::Serialization(e.to_string()))?;
     exec.call_wire(method, &input, &mut |bytes| {
         let mut de = bincode::Deserializer::from_slice(bytes, wire_options());
-        output(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+        let limited = fidius_core::depth::Limited::new(&mut de, fidius_core::depth::MAX_DEPTH);
+        output(&mut <dyn erased_serde::Deserializer>::erase(limited))
     })
 }
 
