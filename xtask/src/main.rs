@@ -1,5 +1,6 @@
 //! Project automation. `cargo xtask demo` builds, signs, loads and calls the
-//! example plugins; `cargo xtask test` installs what the tests need and runs them all.
+//! example plugins; `cargo xtask test` installs what the tests need and runs
+//! them all; `cargo xtask fuzz` fuzzes every decoder of untrusted bytes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,8 +13,9 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]).map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test> [--quick]\n\n  demo   build, sign, load and call the example plugins\n  test   install test prerequisites and run every check (--quick: tests only)");
+            eprintln!("usage: cargo xtask <demo|test|fuzz> [options]\n\n  demo   build, sign, load and call the example plugins\n  test   install test prerequisites and run every check (--quick: tests only)\n  fuzz   fuzz every decoder of untrusted bytes: [--seconds N] (per target, default 60)\n         [--runs N] (per target, instead of a time) [TARGET...] (default: all)");
             std::process::exit(2);
         }
     };
@@ -412,6 +414,118 @@ fn test(args: &[String]) -> Result {
         .env("RUSTDOCFLAGS", "-D warnings");
         run("cargo doc (warnings denied)", doc)?;
     }
+    if !quick {
+        // A short, bounded pass of every fuzz target (the long runs are
+        // `cargo xtask fuzz`).
+        fuzz(&["--seconds".into(), "5".into()])?;
+    }
     println!("all checks passed in {:.1?}", t.elapsed());
     Ok(())
+}
+
+/// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`), one per decoder.
+const FUZZ_TARGETS: &[&str] = &[
+    "wire",
+    "value",
+    "manifest",
+    "fid_unpack",
+    "arch",
+    "stream_item",
+    "frame",
+];
+
+/// Runs the fuzz targets with cargo-fuzz (installed from crates.io if
+/// missing; `RUSTC_BOOTSTRAP` lets the stable toolchain build the sanitizer
+/// flags it needs) and prints executions per target. A crash fails.
+fn fuzz(args: &[String]) -> Result<Vec<(String, u64)>> {
+    let mut seconds = 60u64;
+    let mut runs: Option<u64> = None;
+    let mut targets: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut number = |what: &str| -> Result<u64> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{what} needs a number"))
+        };
+        match a.as_str() {
+            "--seconds" => seconds = number("--seconds")?,
+            "--runs" => runs = Some(number("--runs")?),
+            t if FUZZ_TARGETS.contains(&t) => targets.push(t.to_owned()),
+            other => {
+                return Err(format!(
+                    "unknown fuzz option or target `{other}` (targets: {})",
+                    FUZZ_TARGETS.join(", ")
+                ))
+            }
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.iter().map(|t| (*t).to_owned()).collect();
+    }
+    let has_fuzz = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_fuzz {
+        let mut install = cargo();
+        install.args(["install", "cargo-fuzz", "--locked"]);
+        run("install cargo-fuzz (crates.io)", install)?;
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("fuzz");
+    let fuzz_cmd = |sub: &str| {
+        let mut c = cargo();
+        c.current_dir(root().join("fuzz"))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["fuzz", sub]);
+        c
+    };
+    run(
+        "build the fuzz targets (cargo fuzz build)",
+        fuzz_cmd("build"),
+    )?;
+    let mut report = Vec::new();
+    for t in &targets {
+        let mut c = fuzz_cmd("run");
+        c.arg(t).arg("--").arg("-print_final_stats=1");
+        match runs {
+            Some(n) => c.arg(format!("-runs={n}")),
+            None => c.arg(format!("-max_total_time={seconds}")),
+        };
+        println!("==> fuzz {t}");
+        let started = Instant::now();
+        let out = c
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("fuzz {t}: could not start: {e}"))?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        let execs = log
+            .lines()
+            .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if !out.status.success() {
+            eprintln!("{log}");
+            return Err(format!(
+                "fuzz target {t} found a crash after {execs} executions (its input is under fuzz/artifacts/{t}/)"
+            ));
+        }
+        println!(
+            "    {execs} executions, no crash, in {:.1?}",
+            started.elapsed()
+        );
+        report.push((t.clone(), execs));
+    }
+    println!("fuzz summary:");
+    for (t, n) in &report {
+        println!("    {t:<12} {n:>12} executions, 0 crashes");
+    }
+    Ok(report)
 }

@@ -23,6 +23,8 @@ mod runner;
 pub use crate::error::ProcessDeath;
 pub use cgroup::{cgroup_support, CgroupSupport};
 pub use executor::ProcessExecutor;
+#[doc(hidden)]
+pub use frame::fuzz_decode as __fuzz_decode_frame;
 pub use frame::MAX_FRAME;
 #[cfg(feature = "remote")]
 pub use remote::{serve_remote, RemoteServe};
