@@ -14,8 +14,9 @@ fn main() {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]).map(|_| ()),
+        Some("leaks") => leaks(),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|fuzz> [options]\n\n  demo   build, sign, load and call the example plugins\n  test   install test prerequisites and run every check (--quick: tests only)\n  fuzz   fuzz every decoder of untrusted bytes: [--seconds N] (per target, default 60)\n         [--runs N] (per target, instead of a time) [TARGET...] (default: all)");
+            eprintln!("usage: cargo xtask <demo|test|fuzz> [options]\n\n  demo   build, sign, load and call the example plugins\n  test   install test prerequisites and run every check (--quick: tests only)\n  leaks  run load/call/stream/unload cycles under valgrind (calls must leak nothing)\n  fuzz   fuzz every decoder of untrusted bytes: [--seconds N] (per target, default 60)\n         [--runs N] (per target, instead of a time) [TARGET...] (default: all)");
             std::process::exit(2);
         }
     };
@@ -418,8 +419,86 @@ fn test(args: &[String]) -> Result {
         // A short, bounded pass of every fuzz target (the long runs are
         // `cargo xtask fuzz`).
         fuzz(&["--seconds".into(), "5".into()])?;
+        leaks()?;
     }
     println!("all checks passed in {:.1?}", t.elapsed());
+    Ok(())
+}
+
+/// Runs `leak_cycles` under valgrind: more calls and streams on one loaded
+/// plugin must not lose more memory (fails otherwise); what each extra
+/// load/unload of a library loses is reported.
+fn leaks() -> Result {
+    let has_valgrind = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_valgrind {
+        let mut apt = Command::new("apt-get");
+        apt.args(["install", "-y", "valgrind"]);
+        run("install valgrind (apt-get)", apt)?;
+    }
+    let mut build = cargo();
+    build.args(["build", "-p", "fidius-host", "--example", "leak_cycles"]);
+    run("build the leak_cycles example", build)?;
+    let libs = build_cdylibs(&["test-plugin-smoke"])?;
+    let dir = std::env::temp_dir().join(format!("fidius-leaks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for lib in &libs {
+        let name = lib.file_name().ok_or("library without a name")?;
+        std::fs::copy(lib, dir.join(name)).map_err(|e| e.to_string())?;
+    }
+    let example = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("debug/examples/leak_cycles");
+    let lost = |loads: u32, rounds: u32| -> Result<u64> {
+        let out = Command::new("valgrind")
+            .args(["--leak-check=full", "--errors-for-leak-kinds=definite"])
+            .arg(&example)
+            .arg(&dir)
+            .arg(loads.to_string())
+            .arg(rounds.to_string())
+            .output()
+            .map_err(|e| format!("valgrind: {e}"))?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("leak_cycles failed under valgrind:\n{log}"));
+        }
+        let field = |name: &str| -> u64 {
+            log.lines()
+                .find_map(|l| l.split(name).nth(1))
+                .and_then(|r| r.split_whitespace().next())
+                .map(|n| n.replace(',', ""))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        // Blocks only reachable through a lost one are lost with it.
+        let bytes = field("definitely lost: ") + field("indirectly lost: ");
+        println!(
+            "    {loads} load(s) x {rounds} round(s): {bytes} bytes lost (definitely + indirectly)"
+        );
+        Ok(bytes)
+    };
+    println!("==> valgrind: calls and streams on one loaded plugin");
+    let few = lost(1, 10)?;
+    let many = lost(1, 40)?;
+    println!("==> valgrind: library loads and unloads");
+    let loads = lost(4, 1)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let per_load = loads.saturating_sub(few) / 3;
+    println!(
+        "    each further load/unload of a library loses {per_load} bytes (the plugin's own registry, kept in statics of the unmapped library)"
+    );
+    if many > few {
+        return Err(format!(
+            "30 more calls and streams lost {} more bytes: the call or stream path leaks",
+            many - few
+        ));
+    }
+    println!("    calls and streams leak nothing");
     Ok(())
 }
 
