@@ -463,6 +463,18 @@ pub(crate) fn frame_len(header: [u8; 4]) -> Result<usize, String> {
     Ok(len)
 }
 
+/// Decodes `payload` as a message of either direction, as a host or a
+/// runner does with what arrives on its channel (fuzzing entry point).
+#[doc(hidden)]
+pub fn fuzz_decode(payload: &[u8]) -> bool {
+    let to_host = decode::<ToHost<'_>>(payload).is_ok();
+    let to_child = decode::<ToChild<'_>>(payload).is_ok();
+    if payload.len() >= 4 {
+        let _ = frame_len(payload[..4].try_into().expect("four bytes"));
+    }
+    to_host || to_child
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,16 +523,4 @@ mod tests {
         // A truncated payload never decodes.
         assert!(decode::<ToHost<'_>>(&buf[4..buf.len() - 1]).is_err());
     }
-}
-
-/// Decodes `payload` as a message of either direction, as a host or a
-/// runner does with what arrives on its channel (fuzzing entry point).
-#[doc(hidden)]
-pub fn fuzz_decode(payload: &[u8]) -> bool {
-    let to_host = decode::<ToHost<'_>>(payload).is_ok();
-    let to_child = decode::<ToChild<'_>>(payload).is_ok();
-    if payload.len() >= 4 {
-        let _ = frame_len(payload[..4].try_into().expect("four bytes"));
-    }
-    to_host || to_child
 }
