@@ -242,11 +242,31 @@ fn unbound_interface_is_a_typed_error() {
 #[test]
 fn libraries_without_host_imports_bind_nothing() {
     let lib = fidius_test::dylib_fixture(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile-plugin"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bench-plugin"),
     )
     .build()
     .into_path();
     let lib = fidius_host::load_library(&lib).unwrap();
     assert!(lib.host_imports().unwrap().is_empty());
     assert!(!TestHostBinding::bind(&lib, Arc::new(Host::default())).unwrap());
+}
+
+#[test]
+fn a_short_import_descriptor_is_refused_before_it_is_read() {
+    let lib = fidius_test::dylib_fixture(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile-plugin"),
+    )
+    .build()
+    .into_path();
+    let lib = fidius_host::load_library(&lib).unwrap();
+    match lib.host_imports() {
+        Err(LoadError::HostImportRegistryInvalid { reason }) => {
+            assert!(reason.contains("smaller than this layout"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        TestHostBinding::bind(&lib, Arc::new(Host::default())),
+        Err(LoadError::HostImportRegistryInvalid { .. })
+    ));
 }

@@ -297,3 +297,32 @@ pub extern "C" fn fidius_get_registry() -> *const PluginRegistry {
     });
     &reg.0
 }
+
+unsafe extern "C" fn bind_nothing(_: *const fidius_core::host_ffi::HostFunctionTable) -> i32 {
+    fidius_core::host_ffi::BIND_ERR_ABI
+}
+
+/// Host imports whose one descriptor claims to be 8 bytes long (shorter than
+/// the layout the host reads): refused before its fields are read.
+#[unsafe(no_mangle)]
+pub extern "C" fn fidius_get_host_imports() -> *const fidius_core::host_ffi::HostImportRegistry {
+    use fidius_core::host_ffi::{HostImportDescriptor, HostImportRegistry, HOST_IMPORTS_VERSION};
+    static IMPORTS: OnceLock<HostImportRegistry> = OnceLock::new();
+    IMPORTS.get_or_init(|| {
+        let short: &'static HostImportDescriptor = Box::leak(Box::new(HostImportDescriptor {
+            descriptor_size: 8,
+            abi_version: ABI_VERSION,
+            interface_name: c"Short".as_ptr(),
+            interface_hash: 1,
+            interface_version: 1,
+            bind: bind_nothing,
+        }));
+        let ptrs: &'static [*const HostImportDescriptor] = Box::leak(Box::new([short as *const _]));
+        HostImportRegistry {
+            magic: FIDIUS_MAGIC,
+            registry_version: HOST_IMPORTS_VERSION,
+            import_count: 1,
+            imports: ptrs.as_ptr(),
+        }
+    })
+}
