@@ -247,11 +247,13 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         name: &'static str,
         visitor: X,
     ) -> Result<X::Value, D::Error> {
-        let v = V {
-            inner: visitor,
-            left: self.left,
-        };
-        self.inner.deserialize_unit_struct(name, v)
+        self.inner.deserialize_unit_struct(
+            name,
+            V {
+                inner: visitor,
+                left: self.left,
+            },
+        )
     }
 
     fn deserialize_newtype_struct<X: Visitor<'de>>(
@@ -259,11 +261,13 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         name: &'static str,
         visitor: X,
     ) -> Result<X::Value, D::Error> {
-        let v = V {
-            inner: visitor,
-            left: self.left,
-        };
-        self.inner.deserialize_newtype_struct(name, v)
+        self.inner.deserialize_newtype_struct(
+            name,
+            V {
+                inner: visitor,
+                left: self.left,
+            },
+        )
     }
 
     fn deserialize_tuple<X: Visitor<'de>>(
@@ -271,11 +275,13 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         len: usize,
         visitor: X,
     ) -> Result<X::Value, D::Error> {
-        let v = V {
-            inner: visitor,
-            left: self.left,
-        };
-        self.inner.deserialize_tuple(len, v)
+        self.inner.deserialize_tuple(
+            len,
+            V {
+                inner: visitor,
+                left: self.left,
+            },
+        )
     }
 
     fn deserialize_tuple_struct<X: Visitor<'de>>(
@@ -284,11 +290,14 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         len: usize,
         visitor: X,
     ) -> Result<X::Value, D::Error> {
-        let v = V {
-            inner: visitor,
-            left: self.left,
-        };
-        self.inner.deserialize_tuple_struct(name, len, v)
+        self.inner.deserialize_tuple_struct(
+            name,
+            len,
+            V {
+                inner: visitor,
+                left: self.left,
+            },
+        )
     }
 
     fn deserialize_struct<X: Visitor<'de>>(
@@ -297,11 +306,14 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         fields: &'static [&'static str],
         visitor: X,
     ) -> Result<X::Value, D::Error> {
-        let v = V {
-            inner: visitor,
-            left: self.left,
-        };
-        self.inner.deserialize_struct(name, fields, v)
+        self.inner.deserialize_struct(
+            name,
+            fields,
+            V {
+                inner: visitor,
+                left: self.left,
+            },
+        )
     }
 
     fn deserialize_enum<X: Visitor<'de>>(
@@ -310,11 +322,14 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         variants: &'static [&'static str],
         visitor: X,
     ) -> Result<X::Value, D::Error> {
-        let v = V {
-            inner: visitor,
-            left: self.left,
-        };
-        self.inner.deserialize_enum(name, variants, v)
+        self.inner.deserialize_enum(
+            name,
+            variants,
+            V {
+                inner: visitor,
+                left: self.left,
+            },
+        )
     }
 
     fn is_human_readable(&self) -> bool {
