@@ -56,11 +56,15 @@ impl<T: Send + Sync + 'static> Host<T> {
     /// Attaches a plugin with options; its worker runs on a thread of its own.
     pub fn attach_with(&mut self, mut plugin: impl Plugin<T>, opts: AttachOptions<T>) -> PluginId {
         let thread_name = format!("fidius-bus-{}", opts.name.clone().unwrap_or_default());
+        // The worker runs inside the runtime's context (as a blocking-pool
+        // thread would), so a plugin may use `Handle::current()`.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         self.core.attach(opts, move |w| {
             let (done, worker) = oneshot::channel();
             std::thread::Builder::new()
                 .name(thread_name)
                 .spawn(move || {
+                    let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         run_worker(
                             w.id,

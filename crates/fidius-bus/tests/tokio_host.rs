@@ -160,6 +160,15 @@ fn requests_complete_with_a_tiny_blocking_pool() {
             .expect("request never returned");
         replies.sort();
         assert_eq!(replies, [0, 1, 2, 3]);
+        // Plugins run inside the runtime's context.
+        host.attach(from_fn(|m: Message<Replier<u32>>| {
+            m.reply(u32::from(tokio::runtime::Handle::try_current().is_ok()) + 100);
+            None
+        }));
+        let replies = tokio::time::timeout(guard, host.request(|r| r, Duration::from_secs(20)))
+            .await
+            .expect("request never returned");
+        assert!(replies.contains(&101), "{replies:?}");
 
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let wait = Mutex::new(wait);
@@ -171,12 +180,12 @@ fn requests_complete_with_a_tiny_blocking_pool() {
         let replies = tokio::time::timeout(guard, host.request(|r| r, Duration::from_millis(300)))
             .await
             .expect("request past its timeout never returned");
-        assert_eq!(replies.len(), 4, "{replies:?}");
+        assert_eq!(replies.len(), 5, "{replies:?}");
         drop(release);
         let reports = tokio::time::timeout(guard, host.end())
             .await
             .expect("end never returned");
-        assert_eq!(reports.len(), 5);
+        assert_eq!(reports.len(), 6);
         assert!(reports.iter().all(|r| r.result == Ok(None)), "{reports:?}");
     });
 }
