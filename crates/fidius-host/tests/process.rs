@@ -286,6 +286,28 @@ fn a_configured_plugin_is_configured_again_after_a_restart() {
         Err(LoadError::ConstructFailed { plugin, .. }) => assert_eq!(plugin, "Tally"),
         other => panic!("{other:?}"),
     }
+    // A constructor that panics is a typed construct failure with its message;
+    // one that aborts the process (which in process would take the host
+    // with it) is a typed load error naming the signal.
+    match host.load_isolated_configured(
+        "Tally",
+        &TallyConfig {
+            start: u64::MAX - 1,
+        },
+    ) {
+        Err(LoadError::ConstructFailed { reason, .. }) => {
+            assert!(
+                reason.contains("the Tally constructor panicked"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match host.load_isolated_configured("Tally", &TallyConfig { start: u64::MAX }) {
+        Err(e) => assert!(e.to_string().contains("SIGABRT"), "{e}"),
+        Ok(_) => panic!("an aborting constructor loaded"),
+    }
+    assert_eq!(c.next().unwrap(), 11, "the host kept serving");
 }
 
 #[test]

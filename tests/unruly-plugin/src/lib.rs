@@ -270,6 +270,14 @@ pub struct Tally {
 impl Tally {
     /// Builds from config.
     pub fn configure(cfg: TallyConfig) -> Self {
+        // Constructors that go wrong: `u64::MAX` aborts the process, one
+        // less panics.
+        if cfg.start == u64::MAX {
+            std::process::abort();
+        }
+        if cfg.start == u64::MAX - 1 {
+            panic!("the Tally constructor panicked");
+        }
         Self {
             next: AtomicU64::new(cfg.start),
         }
