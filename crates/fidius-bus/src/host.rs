@@ -144,6 +144,34 @@ pub(crate) struct WorkerParts<T> {
     pub(crate) emit: Box<dyn Fn(BusEvent) + Send>,
 }
 
+impl<T> WorkerParts<T> {
+    /// Runs `plugin` until its queue ends, it stops or it panics ([`run_worker`]).
+    pub(crate) fn run<P: Plugin<T> + ?Sized>(
+        &self,
+        plugin: &mut P,
+    ) -> Result<Option<u8>, PluginFailure> {
+        run_worker(
+            self.id,
+            plugin,
+            &self.queue,
+            &self.metrics,
+            &self.detached,
+            &*self.emit,
+        )
+    }
+}
+
+/// Starts the worker thread of the plugin named `name` (both hosts).
+pub(crate) fn spawn_worker<R: Send + 'static>(
+    name: Option<&str>,
+    body: impl FnOnce() -> R + Send + 'static,
+) -> std::thread::JoinHandle<R> {
+    std::thread::Builder::new()
+        .name(format!("fidius-bus-{}", name.unwrap_or_default()))
+        .spawn(body)
+        .expect("fidius-bus: could not spawn a plugin worker thread")
+}
+
 impl<T: Send + Sync + 'static, W> Core<T, W> {
     pub(crate) fn new() -> Self {
         Self {
@@ -383,21 +411,9 @@ impl<T: Send + Sync + 'static> Host<T> {
 
     /// Attaches a plugin with options; it starts on its own worker thread.
     pub fn attach_with(&mut self, mut plugin: impl Plugin<T>, opts: AttachOptions<T>) -> PluginId {
-        let thread_name = format!("fidius-bus-{}", opts.name.clone().unwrap_or_default());
+        let name = opts.name.clone();
         self.core.attach(opts, move |w| {
-            std::thread::Builder::new()
-                .name(thread_name)
-                .spawn(move || {
-                    run_worker(
-                        w.id,
-                        &mut plugin,
-                        &w.queue,
-                        &w.metrics,
-                        &w.detached,
-                        &*w.emit,
-                    )
-                })
-                .expect("fidius-bus: could not spawn a plugin worker thread")
+            spawn_worker(name.as_deref(), move || w.run(&mut plugin))
         })
     }
 

@@ -5,7 +5,7 @@
 //! stalls the runtime's async workers; the host awaits replies and ends.
 
 use crate::host::{
-    panic_text, run_worker, AttachOptions, BusEvent, Core, PluginFailure, PluginId, PluginReport,
+    panic_text, spawn_worker, AttachOptions, BusEvent, Core, PluginFailure, PluginId, PluginReport,
     Replier, ReplySender,
 };
 use crate::message::Message;
@@ -55,30 +55,19 @@ impl<T: Send + Sync + 'static> Host<T> {
 
     /// Attaches a plugin with options; its worker runs on a thread of its own.
     pub fn attach_with(&mut self, mut plugin: impl Plugin<T>, opts: AttachOptions<T>) -> PluginId {
-        let thread_name = format!("fidius-bus-{}", opts.name.clone().unwrap_or_default());
+        let name = opts.name.clone();
         // The worker runs inside the runtime's context (as a blocking-pool
         // thread would), so a plugin may use `Handle::current()`.
         let runtime = tokio::runtime::Handle::try_current().ok();
         self.core.attach(opts, move |w| {
             let (done, worker) = oneshot::channel();
-            std::thread::Builder::new()
-                .name(thread_name)
-                .spawn(move || {
-                    let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_worker(
-                            w.id,
-                            &mut plugin,
-                            &w.queue,
-                            &w.metrics,
-                            &w.detached,
-                            &*w.emit,
-                        )
-                    }))
-                    .unwrap_or_else(|p| Err(PluginFailure::Panicked(panic_text(&*p))));
-                    let _ = done.send(result);
-                })
-                .expect("fidius-bus: could not spawn a plugin worker thread");
+            spawn_worker(name.as_deref(), move || {
+                let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(&mut plugin)))
+                        .unwrap_or_else(|p| Err(PluginFailure::Panicked(panic_text(&*p))));
+                let _ = done.send(result);
+            });
             worker
         })
     }

@@ -433,15 +433,15 @@ pub fn decode_host_status<O: serde::de::DeserializeOwned>(
     index: u32,
 ) -> Result<O, HostCallError> {
     match status {
-        STATUS_OK => bincode::deserialize::<O>(bytes)
+        STATUS_OK => crate::wire::deserialize::<O>(bytes)
             .map_err(|e| HostCallError::Deserialization(e.to_string())),
         STATUS_PLUGIN_ERROR => Err(HostCallError::Host(
-            bincode::deserialize::<PluginError>(bytes).unwrap_or_else(|_| {
+            crate::wire::deserialize::<PluginError>(bytes).unwrap_or_else(|_| {
                 PluginError::new("UNKNOWN", "host returned an undecodable error")
             }),
         )),
         STATUS_PANIC => Err(HostCallError::HostPanic(
-            bincode::deserialize::<String>(bytes).unwrap_or_else(|_| "unknown panic".into()),
+            crate::wire::deserialize::<String>(bytes).unwrap_or_else(|_| "unknown panic".into()),
         )),
         STATUS_SERIALIZATION_ERROR => Err(HostCallError::Serialization(
             "the host could not decode the arguments or encode its result".into(),

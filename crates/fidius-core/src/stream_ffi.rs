@@ -316,7 +316,7 @@ impl StreamPuller {
                 let msg = self
                     .buf
                     .get(..n)
-                    .and_then(|b| bincode::deserialize::<String>(b).ok())
+                    .and_then(|b| crate::wire::deserialize::<String>(b).ok())
                     .unwrap_or_else(|| "unknown panic".into());
                 Pulled::Panic(msg)
             }
@@ -360,10 +360,10 @@ pub unsafe fn host_stream<T: serde::de::DeserializeOwned + 'static>(
     // SAFETY: ownership of the handle passes to us (caller contract).
     let mut puller = unsafe { StreamPuller::new(handle) };
     crate::Stream::try_from_iter(std::iter::from_fn(move || match puller.pull() {
-        Pulled::Item(bytes) => Some(bincode::deserialize::<T>(bytes).map_err(|e| {
+        Pulled::Item(bytes) => Some(crate::wire::deserialize::<T>(bytes).map_err(|e| {
             PluginError::new("STREAM_DECODE", format!("stream item did not decode: {e}"))
         })),
-        Pulled::Error(bytes) => Some(Err(bincode::deserialize::<PluginError>(bytes)
+        Pulled::Error(bytes) => Some(Err(crate::wire::deserialize::<PluginError>(bytes)
             .unwrap_or_else(|_| PluginError::new("STREAM_ERROR", "the host's stream failed")))),
         Pulled::Panic(msg) => Some(Err(PluginError::new("STREAM_PANIC", msg))),
         Pulled::End => None,

@@ -364,6 +364,18 @@ fn ended(pid: u32) -> bool {
     true
 }
 
+/// Waits (up to 5 s) for `path` to be removed.
+fn vanishes(path: &Path) -> bool {
+    let end = Instant::now() + Duration::from_secs(5);
+    while path.exists() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 /// The cgroup v2 path of process `pid`.
 fn cgroup_of(pid: u32) -> String {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -433,11 +445,11 @@ fn a_childs_cgroup_ends_everything_the_plugin_started() {
         "the escaped process outlived its child's cgroup"
     );
     // ...and the cgroup goes once the child is reaped.
-    let end = Instant::now() + Duration::from_secs(5);
-    while leaf_dir.exists() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!leaf_dir.exists(), "{} was not removed", leaf_dir.display());
+    assert!(
+        vanishes(&leaf_dir),
+        "{} was not removed",
+        leaf_dir.display()
+    );
     // The fresh child has a fresh cgroup, removed when the handle is dropped.
     let pid = c.pid().unwrap();
     let second = parent.join(cgroup_of(pid).rsplit('/').next().unwrap());
@@ -446,11 +458,7 @@ fn a_childs_cgroup_ends_everything_the_plugin_started() {
     let escaped = c.escape().unwrap();
     drop(c);
     assert!(ended(escaped), "the escaped process outlived the handle");
-    let end = Instant::now() + Duration::from_secs(5);
-    while second.exists() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!second.exists(), "{} was not removed", second.display());
+    assert!(vanishes(&second), "{} was not removed", second.display());
 }
 
 #[test]

@@ -20,7 +20,9 @@ pub(crate) fn skipped_dir(name: &str) -> bool {
 }
 
 /// Every file of a package: (relative path with `/` separators, absolute path), sorted.
-/// Symbolic links are refused: a package is plain files.
+/// Symbolic links are refused: a package is plain files. `.sig` files are
+/// never part of it, except the root `package.sig` when `include_sigs` (what
+/// an archive carries; the unpacker drops any other `.sig`).
 pub(crate) fn package_files(
     dir: &Path,
     include_sigs: bool,
@@ -46,7 +48,10 @@ pub(crate) fn package_files(
                 if !skipped_dir(&name) {
                     walk(root, &path, include_sigs, out)?;
                 }
-            } else if ft.is_file() && (include_sigs || !name.ends_with(".sig")) {
+            } else if ft.is_file()
+                && (!name.ends_with(".sig")
+                    || (include_sigs && dir == root && name == PACKAGE_SIG_FILE))
+            {
                 let rel = path
                     .strip_prefix(root)
                     .expect("walked below the root")

@@ -68,6 +68,8 @@ fn pack_unpack_round_trip_is_reproducible() {
     let p = package(d.path());
     let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     sign_package(&p, &key).unwrap();
+    // A nested signature file is no part of the package: not packed.
+    std::fs::write(p.join("src/lib.rs.sig"), b"stray").unwrap();
     let a = pack_package(&p, Some(&d.path().join("a.fid"))).unwrap();
     let b = pack_package(&p, Some(&d.path().join("b.fid"))).unwrap();
     assert!(!a.unsigned);
@@ -84,6 +86,11 @@ fn pack_unpack_round_trip_is_reproducible() {
         "pub fn f() {}\n"
     );
     assert!(!dir.join("target").exists(), "build output is not packed");
+    assert!(
+        !dir.join("src/lib.rs.sig").exists(),
+        "nested .sig is not packed"
+    );
+    assert!(dir.join("package.sig").is_file());
     verify_package(&dir, &[key.verifying_key()]).unwrap();
     // Only the package directory is left in the destination (no staging leftovers).
     let names: Vec<String> = std::fs::read_dir(&out)
@@ -280,7 +287,7 @@ fn bombs_and_floods_hit_limits() {
     ));
 }
 
-/// Entries of a signed package's archive under `top/`, plus `extra`.
+/// The entries of a signed package's archive, under the top directory `top`.
 fn signed_entries(top: &str, key: &ed25519_dalek::SigningKey) -> Vec<(tar::Header, Vec<u8>)> {
     let d = tempfile::tempdir().unwrap();
     let p = package(d.path());

@@ -104,11 +104,6 @@ pub fn scoped_deadline() -> Option<std::time::Duration> {
     SCOPED_DEADLINE.with(|d| d.get())
 }
 
-/// The fidius wire's bincode configuration (bincode 1 legacy defaults).
-pub(crate) fn wire_options() -> impl bincode::Options {
-    fidius_core::wire::options()
-}
-
 /// The items a host feeds a client stream of a [`CallShape::Values`]
 /// backend, as JSON values produced one per pull.
 pub type ValueItems = Box<dyn Iterator<Item = Result<serde_json::Value, CallError>> + Send>;
@@ -320,7 +315,7 @@ pub(crate) fn call_value_over_wire<E: PluginExecutor + ?Sized>(
     let input =
         fidius_core::wire::serialize(args).map_err(|e| CallError::Serialization(e.to_string()))?;
     exec.call_wire(method, &input, &mut |bytes| {
-        let mut de = bincode::Deserializer::from_slice(bytes, wire_options());
+        let mut de = bincode::Deserializer::from_slice(bytes, fidius_core::wire::options());
         let limited = fidius_core::depth::Limited::new(&mut de, fidius_core::depth::MAX_DEPTH);
         output(&mut <dyn erased_serde::Deserializer>::erase(limited))
     })

@@ -177,7 +177,10 @@ fn has_controller(list: &str, name: &str) -> bool {
 /// cgroups in (by creating and removing one), and what they can do.
 fn probe(dir: &Path) -> Result<Parent, String> {
     if fs::metadata(dir.join("cgroup.controllers")).is_err() {
-        return Err(format!("{} is not a cgroup v2 directory", dir.display()));
+        return Err(format!(
+            "{} is not a cgroup v2 directory (CgroupPolicy::Under needs a directory of a cgroup2 mount; CgroupPolicy::Auto finds the host's own)",
+            dir.display()
+        ));
     }
     let subtree = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
     let test = dir.join(format!("fidius-probe-{}", std::process::id()));

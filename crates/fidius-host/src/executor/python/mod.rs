@@ -435,8 +435,7 @@ fn iterate(out: &Bound<'_, PyAny>, name: &str) -> Result<Py<PyAny>, CallError> {
     Ok(it.into_any().unbind())
 }
 
-/// The call's positional arguments: the host-fed stream, then the others.
-/// The call's arguments with the host-fed stream inserted at `at`.
+/// The call's positional arguments with the host-fed stream inserted at `at`.
 fn stream_args<'py>(
     py: Python<'py>,
     items: ValueItems,
