@@ -22,12 +22,13 @@ pub struct PythonInterfaceDescriptor {
     pub methods: &'static [PythonMethodDesc],
 }
 
-/// Where the methods of a Python interface take their stream argument
-/// (client and bidirectional streams): `positions[m]` is the index of
-/// method `m`'s stream among its arguments as the trait declares them.
-/// `#[plugin_interface]` registers one per interface with a stream
-/// argument, beside `<Trait>_PYTHON_DESCRIPTOR` (whose fidius 0.5 shape has
-/// no room for it); hosts look it up by interface name and hash.
+/// Where the methods of an interface take their stream argument (client and
+/// bidirectional streams): `positions[m]` is the index of method `m`'s
+/// stream among its arguments as the trait declares them, `None` for methods
+/// without one. `#[plugin_interface]` registers one per interface beside
+/// `<Trait>_PYTHON_DESCRIPTOR` and `<Trait>_WASM_DESCRIPTOR` (whose fidius
+/// 0.5 shapes have no room for it); hosts look it up by interface name and
+/// hash (Python: where to pass the stream; WASM: which methods pull one).
 #[derive(Debug)]
 pub struct PythonStreamArgs {
     /// The trait name.
@@ -50,5 +51,14 @@ pub fn stream_arg_positions(desc: &PythonInterfaceDescriptor) -> Option<&'static
         .find(|r| {
             r.interface_name == desc.interface_name && r.interface_hash == desc.interface_hash
         })
+        .map(|r| r.positions)
+}
+
+/// The stream-argument positions registered for the interface `name` with
+/// `hash` (any backend's descriptor names both).
+pub fn stream_arg_positions_of(name: &str, hash: u64) -> Option<&'static [Option<u8>]> {
+    inventory::iter::<PythonStreamArgs>
+        .into_iter()
+        .find(|r| r.interface_name == name && r.interface_hash == hash)
         .map(|r| r.positions)
 }

@@ -32,15 +32,12 @@ impl fmt::Debug for PluginHandle {
     }
 }
 
-/// A typed call through a value-based backend: the argument tuple is handed
-/// over as an erased `Serialize`, the result is driven by `O`'s `Deserialize`.
-/// A host's client-stream items as JSON values, converted one per pull.
+/// A host's client-stream items for a value-based backend, encoded one per
+/// pull in the form the backend asks for.
 fn value_items<T: Serialize + 'static>(
     items: impl IntoIterator<Item = T, IntoIter: Send + 'static>,
 ) -> crate::executor::ValueItems {
-    Box::new(items.into_iter().map(|item| {
-        serde_json::to_value(&item).map_err(|e| CallError::Serialization(e.to_string()))
-    }))
+    crate::executor::typed_items(items.into_iter())
 }
 
 /// A borrowed argument tuple, sized so it can be erased.
@@ -52,6 +49,8 @@ impl<I: Serialize + ?Sized> Serialize for ArgsRef<'_, I> {
     }
 }
 
+/// A typed call through a value-based backend: the argument tuple is handed
+/// over as an erased `Serialize`, the result is driven by `O`'s `Deserialize`.
 fn call_values<I: Serialize + ?Sized, O: DeserializeOwned>(
     exec: &dyn PluginExecutor,
     index: usize,
@@ -196,6 +195,41 @@ impl PluginHandle {
             ));
         }
         self.call_server_stream_with(index, input, crate::stream::decode_wire::<O>)
+    }
+
+    /// [`Self::call_server_stream`] with a custom decoder for the items of
+    /// wire (bincode) backends; value backends' items are decoded as `O`
+    /// from their own form. Generated clients use this.
+    pub fn call_server_stream_via<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        index: usize,
+        input: &I,
+        wire_decode: crate::stream::Decoder<O>,
+    ) -> Result<ItemStream<O>, CallError> {
+        if self.value_backend().is_some() {
+            return self.call_server_stream(index, input);
+        }
+        self.call_server_stream_with(index, input, wire_decode)
+    }
+
+    /// [`Self::call_bidi_stream`] with a custom decoder for the items of
+    /// wire backends (as [`Self::call_server_stream_via`]).
+    pub fn call_bidi_stream_via<T, A, O>(
+        &self,
+        index: usize,
+        items: impl IntoIterator<Item = T, IntoIter: Send + 'static>,
+        args: &A,
+        wire_decode: crate::stream::Decoder<O>,
+    ) -> Result<ItemStream<O>, CallError>
+    where
+        T: Serialize + 'static,
+        A: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        if self.value_backend().is_some() {
+            return self.call_bidi_stream(index, items, args);
+        }
+        self.call_bidi_stream_with(index, items, args, wire_decode)
     }
 
     /// [`Self::call_server_stream`] with a custom item decoder.

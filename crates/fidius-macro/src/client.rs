@@ -229,10 +229,10 @@ fn emit_streaming(
     };
     let body = match (&m.stream_out, stream_items) {
         (Some(out), None) => quote! {
-            self.handle.call_server_stream_with::<_, #out>(#module::#index_c, &(#(#encodes,)*), #out_decoder)
+            self.handle.call_server_stream_via::<_, #out>(#module::#index_c, &(#(#encodes,)*), #out_decoder)
         },
         (Some(out), Some(items)) => quote! {
-            self.handle.call_bidi_stream_with::<_, _, #out>(#module::#index_c, #items, &(#(#encodes,)*), #out_decoder)
+            self.handle.call_bidi_stream_via::<_, _, #out>(#module::#index_c, #items, &(#(#encodes,)*), #out_decoder)
         },
         (None, Some(items)) => {
             let (decode_ty, from_decoded) = match &m.ret {

@@ -271,7 +271,14 @@ fn emit(
                     .map_err(|e| #hf::HostCallError::Serialization(e.to_string()))?;
                 // SAFETY: the table was bound through this library's
                 // `__fidius_host_bind`, which checked it, and lives for ever.
+                #[cfg(not(target_family = "wasm"))]
                 let v: #decode_ty = unsafe { #hf::call_host(self.table, #i, &args) }?;
+                // On a WASM guest the call goes through the `fidius:host-call`
+                // import; the host checks name, version and hash every time.
+                #[cfg(target_family = "wasm")]
+                let v: #decode_ty = #krate::__wasm::call_decoded(
+                    #name_str, #module::#version_c, #module::#hash_c, #i, &args,
+                )?;
                 ::core::result::Result::Ok(#from)
             }
         }
@@ -300,9 +307,11 @@ fn emit(
             pub const __FIDIUS_HOST_IFACE_NAME: &::core::ffi::CStr = #name_lit;
             #(#indices)*
 
+            #[cfg(not(target_family = "wasm"))]
             /// This library's binding of the interface (bound once).
             pub static __FIDIUS_HOST_TABLE: #hf::HostTableCell = #hf::HostTableCell::new();
 
+            #[cfg(not(target_family = "wasm"))]
             /// Binds a host's table after checking it (exported as this library's import).
             ///
             /// # Safety
@@ -312,6 +321,7 @@ fn emit(
                 unsafe { #hf::bind_checked(&__FIDIUS_HOST_TABLE, table, #hash_c, #version_c, #count_c) }
             }
 
+            #[cfg(not(target_family = "wasm"))]
             const _: () = {
                 fn __build() -> #hf::HostImportDescriptor {
                     #hf::HostImportDescriptor {
@@ -326,6 +336,7 @@ fn emit(
                 #krate::inventory::submit! { #hf::HostImportEntry::new(__build) }
             };
 
+            #[cfg(not(target_family = "wasm"))]
             /// Host side: runs host function `index` on the implementation in `ctx`.
             ///
             /// # Safety
@@ -351,6 +362,7 @@ fn emit(
                 }
             }
 
+            #[cfg(not(target_family = "wasm"))]
             /// Host side: a table over `imp` (leaked: tables live for the process).
             pub fn __fidius_build_host_table(
                 imp: ::std::sync::Arc<dyn super::#ident>,
@@ -369,6 +381,7 @@ fn emit(
                 }))
             }
 
+            #[cfg(not(target_family = "wasm"))]
             /// Host side: frees a table of `__fidius_build_host_table` with its context.
             ///
             /// # Safety
@@ -392,12 +405,31 @@ fn emit(
         #[doc = #client_doc]
         #[derive(Debug, Clone, Copy)]
         #vis struct #client {
+            #[cfg(not(target_family = "wasm"))]
             table: &'static #hf::HostFunctionTable,
+            #[cfg(target_family = "wasm")]
+            _probed: (),
         }
 
         #[allow(clippy::all)]
         impl #client {
+            /// The client, if the host bound the interface in this library
+            /// (on a WASM guest: if the host bound it with this version and
+            /// hash, asked through the `fidius:host-call` import).
+            #[cfg(target_family = "wasm")]
+            pub fn bound() -> ::core::result::Result<Self, #hf::HostCallError> {
+                #krate::__wasm::probe(#name_str, #module::#version_c, #module::#hash_c)
+                    .map(|()| Self { _probed: () })
+            }
+
+            /// Whether the host bound the interface (with this version and hash).
+            #[cfg(target_family = "wasm")]
+            pub fn is_bound() -> bool {
+                Self::bound().is_ok()
+            }
+
             /// The client, if the host bound the interface in this library.
+            #[cfg(not(target_family = "wasm"))]
             pub fn bound() -> ::core::result::Result<Self, #hf::HostCallError> {
                 match #module::__FIDIUS_HOST_TABLE.get() {
                     ::core::option::Option::Some(table) => ::core::result::Result::Ok(Self { table }),
@@ -408,6 +440,7 @@ fn emit(
             }
 
             /// Whether the host bound the interface in this library.
+            #[cfg(not(target_family = "wasm"))]
             pub fn is_bound() -> bool {
                 #module::__FIDIUS_HOST_TABLE.get().is_some()
             }
@@ -419,6 +452,7 @@ fn emit(
         #[derive(Debug, Clone, Copy)]
         #vis struct #binding;
 
+        #[cfg(not(target_family = "wasm"))]
         #[allow(clippy::all)]
         impl #binding {
             /// Interface hash.
@@ -484,6 +518,17 @@ fn emit(
                         #name_str, Self::INTERFACE_HASH, Self::INTERFACE_VERSION, || Self::owned_table(imp),
                     )
                 }
+            }
+
+            /// fidius 0.5 API: binds `imp` for a WASM component plugin (the
+            /// guest's calls through `fidius:host-call` reach `imp`); the
+            /// same as [`Self::bind_handle`] for any backend.
+            #[cfg(feature = "host")]
+            pub fn bind_wasm(
+                handle: &#krate::PluginHandle,
+                imp: ::std::sync::Arc<dyn #ident>,
+            ) -> ::core::result::Result<(), #krate::LoadError> {
+                Self::bind_handle(handle, imp).map(|_| ())
             }
 
             /// [`Self::bind`] for the library of a loaded plugin.

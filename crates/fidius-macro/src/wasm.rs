@@ -10,7 +10,7 @@
 //! conversions between wit-bindgen's types and the user's.
 
 use fidius_interface::ir::Interface;
-use fidius_interface::names::bindgen_snake;
+use fidius_interface::names::{bindgen_camel, bindgen_snake};
 use fidius_interface::source;
 use fidius_interface::wit::{self, Conversions, FuncResult, World};
 use proc_macro2::TokenStream;
@@ -49,22 +49,18 @@ pub fn emit_descriptors(iface: &Interface) -> TokenStream {
             None => quote!(::core::option::Option::None),
         })
         .collect();
-    let stream_args = iface
-        .methods
-        .iter()
-        .any(|m| m.stream_arg.is_some())
-        .then(|| {
-            quote! {
-                #[cfg(not(target_family = "wasm"))]
-                #krate::inventory::submit! {
-                    #krate::python_descriptor::PythonStreamArgs {
-                        interface_name: #name,
-                        interface_hash: #hash,
-                        positions: &[#(#positions),*],
-                    }
-                }
+    // Registered for every interface, so a host can tell "no method takes a
+    // stream" from "this interface is unknown here".
+    let stream_args = quote! {
+        #[cfg(not(target_family = "wasm"))]
+        #krate::inventory::submit! {
+            #krate::python_descriptor::PythonStreamArgs {
+                interface_name: #name,
+                interface_hash: #hash,
+                positions: &[#(#positions),*],
             }
-        });
+        }
+    };
     quote! {
         #stream_args
         /// How a host calls a WASM component plugin of this interface.
@@ -154,19 +150,6 @@ fn glue(iface: &Interface, world: &World) -> TokenStream {
         );
         return quote!(::core::compile_error!(#m););
     }
-    let streaming: Vec<String> = world
-        .funcs
-        .iter()
-        .filter(|f| !wit::is_unary(f))
-        .map(|f| f.rust.to_string())
-        .collect();
-    if !streaming.is_empty() {
-        let m = format!(
-            "fidius: streaming methods are not yet served by WASM guests in this release ({}); build this plugin as a cdylib",
-            streaming.join(", ")
-        );
-        return quote!(::core::compile_error!(#m););
-    }
     let wit_text = world.render();
     let world_name = world.world_name();
     let snake = bindgen_snake(&world.iface);
@@ -193,16 +176,27 @@ fn glue(iface: &Interface, world: &World) -> TokenStream {
                 quote!(#id: #ty)
             })
             .collect();
-        let args = f.params.iter().enumerate().map(|(i, p)| {
-            let id = format_ident!("__p{}", i);
-            let v = conv.to_user(quote!(#id), &p.ty);
-            if matches!(p.rust_ty, syn::Type::Reference(_)) {
-                quote!(&#v)
-            } else {
-                v
-            }
-        });
         let method = iface.methods.iter().find(|m| m.index == f.index);
+        let mut args: Vec<TokenStream> = f
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let id = format_ident!("__p{}", i);
+                let v = conv.to_user(quote!(#id), &p.ty);
+                if matches!(p.rust_ty, syn::Type::Reference(_)) {
+                    quote!(&#v)
+                } else {
+                    v
+                }
+            })
+            .collect();
+        // A client stream is no WIT parameter: its items come through the
+        // `fidius:stream-pull` import, at the position the trait declares.
+        if let Some((pos, item)) = method.and_then(|m| m.stream_arg.as_ref()) {
+            let pull = quote!(#krate::__wasm::host_stream::<#item>());
+            args.insert((*pos).min(args.len()), pull);
+        }
         let is_async = method.is_some_and(|m| m.is_async);
         let mut call = quote!(<__FidiusImpl as $tr>::#rust(__fidius_instance(), #(#args),*));
         if is_async {
@@ -232,13 +226,65 @@ fn glue(iface: &Interface, world: &World) -> TokenStream {
                     }),
                 )
             }
-            FuncResult::Stream(_) => unreachable!("streaming methods are refused above"),
+            FuncResult::Stream(_) => {
+                let camel = format_ident!("{}", bindgen_camel(&format!("{}-stream", f.wit)));
+                let holder = format_ident!("__FidiusStream_{}", rust);
+                (
+                    quote!(-> #bindings::#camel),
+                    quote!({
+                        let __r = #call;
+                        #bindings::#camel::new(#holder(::core::cell::RefCell::new(__r)))
+                    }),
+                )
+            }
         };
         quote! {
             #[allow(unused_braces)]
             fn #name(#(#params),*) #ret #body
         }
     });
+    let mut holders = Vec::new();
+    let mut assoc = Vec::new();
+    for f in &world.funcs {
+        let FuncResult::Stream(item) = &f.result else {
+            continue;
+        };
+        let Some(m) = iface.methods.iter().find(|m| m.index == f.index) else {
+            continue;
+        };
+        let Some(rust_item) = &m.stream_out else {
+            continue;
+        };
+        let camel = format_ident!("{}", bindgen_camel(&format!("{}-stream", f.wit)));
+        let guest_trait = format_ident!("Guest{}", camel);
+        let holder = format_ident!("__FidiusStream_{}", f.rust);
+        let bt = conv.binding_type(item);
+        let pe = conv.binding_type(&wit::WitType::PluginError);
+        let okv = conv.to_binding(quote!(__v), item);
+        let err = conv.to_binding(quote!(__e), &wit::WitType::PluginError);
+        holders.push(quote! {
+            /// The `<m>-stream` resource of a server-streaming method: the
+            /// plugin's stream, advanced one item per `next` (dropping the
+            /// resource drops the stream, so its cleanup runs).
+            pub struct #holder(::core::cell::RefCell<#krate::Stream<#rust_item>>);
+
+            impl #bindings::#guest_trait for #holder {
+                fn next(&self) -> ::core::result::Result<::core::option::Option<#bt>, #pe> {
+                    let __step = self.0.borrow_mut().next_result();
+                    match __step {
+                        ::core::option::Option::None => ::core::result::Result::Ok(::core::option::Option::None),
+                        ::core::option::Option::Some(::core::result::Result::Ok(__v)) => {
+                            ::core::result::Result::Ok(::core::option::Option::Some(#okv))
+                        }
+                        ::core::option::Option::Some(::core::result::Result::Err(__e)) => {
+                            ::core::result::Result::Err(#err)
+                        }
+                    }
+                }
+            }
+        });
+        assoc.push(quote!(type #camel = #holder;));
+    }
     quote! {
         #[doc(hidden)]
         #[allow(non_snake_case, non_camel_case_types, dead_code, unused_imports, unused_braces, clippy::all)]
@@ -249,6 +295,7 @@ fn glue(iface: &Interface, world: &World) -> TokenStream {
                 inline: #wit_text,
                 world: #world_name,
                 runtime_path: #runtime_path,
+                generate_all,
             });
 
             type __FidiusImpl = $ty;
@@ -268,9 +315,12 @@ fn glue(iface: &Interface, world: &World) -> TokenStream {
 
             #functions
 
+            #(#holders)*
+
             pub struct __FidiusGlue;
 
             impl #bindings::Guest for __FidiusGlue {
+                #(#assoc)*
                 #(#methods)*
 
                 fn fidius_interface_hash() -> u64 {

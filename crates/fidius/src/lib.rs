@@ -53,6 +53,11 @@ pub use fidius_core::__private;
 #[doc(hidden)]
 pub use fidius_guest::__wasm;
 
+/// Guest runtime of WASM plugins: the host's client-stream items and host
+/// calls (`fidius_guest::{client_stream, host_call}`).
+#[cfg(target_family = "wasm")]
+pub use fidius_guest::{client_stream, host_call};
+
 /// The host-import registry types (fidius 0.5 name for [`host_ffi`]).
 pub use fidius_core::host_ffi as host_registry;
 

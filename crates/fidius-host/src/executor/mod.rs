@@ -105,8 +105,67 @@ pub fn scoped_deadline() -> Option<std::time::Duration> {
 }
 
 /// The items a host feeds a client stream of a [`CallShape::Values`]
-/// backend, as JSON values produced one per pull.
-pub type ValueItems = Box<dyn Iterator<Item = Result<serde_json::Value, CallError>> + Send>;
+/// backend, produced one per pull in the form the backend asks for.
+pub type ValueItems = Box<dyn ItemSource>;
+
+/// A host's client-stream items, produced lazily: as JSON values (the
+/// `Iterator`; Python and the process tier) or encoded on the fidius wire
+/// ([`Self::next_wire`]; WASM guests decode their input items as bincode).
+pub trait ItemSource: Iterator<Item = Result<serde_json::Value, CallError>> + Send {
+    /// Encodes the next item on the fidius wire into `out` (cleared first);
+    /// `None` at the end.
+    fn next_wire(&mut self, out: &mut Vec<u8>) -> Option<Result<(), CallError>>;
+}
+
+/// The items of a typed iterator (either form, encoded from `T` itself).
+pub fn typed_items<T, I>(items: I) -> ValueItems
+where
+    T: serde::Serialize,
+    I: Iterator<Item = T> + Send + 'static,
+{
+    struct Typed<I>(I);
+    impl<T: serde::Serialize, I: Iterator<Item = T> + Send> Iterator for Typed<I> {
+        type Item = Result<serde_json::Value, CallError>;
+        fn next(&mut self) -> Option<Self::Item> {
+            let item = self.0.next()?;
+            Some(serde_json::to_value(&item).map_err(|e| CallError::Serialization(e.to_string())))
+        }
+    }
+    impl<T: serde::Serialize, I: Iterator<Item = T> + Send> ItemSource for Typed<I> {
+        fn next_wire(&mut self, out: &mut Vec<u8>) -> Option<Result<(), CallError>> {
+            let item = self.0.next()?;
+            out.clear();
+            Some(
+                fidius_core::wire::serialize_into(&mut *out, &item)
+                    .map_err(|e| CallError::Serialization(e.to_string())),
+            )
+        }
+    }
+    Box::new(Typed(items))
+}
+
+/// Items that exist only as JSON values (forwarded from elsewhere): asking
+/// for their wire form is an error, since JSON has lost the item's Rust type.
+pub fn json_items<I>(items: I) -> ValueItems
+where
+    I: Iterator<Item = Result<serde_json::Value, CallError>> + Send + 'static,
+{
+    struct Json<I>(I);
+    impl<I: Iterator<Item = Result<serde_json::Value, CallError>> + Send> Iterator for Json<I> {
+        type Item = Result<serde_json::Value, CallError>;
+        fn next(&mut self) -> Option<Self::Item> {
+            self.0.next()
+        }
+    }
+    impl<I: Iterator<Item = Result<serde_json::Value, CallError>> + Send> ItemSource for Json<I> {
+        fn next_wire(&mut self, _out: &mut Vec<u8>) -> Option<Result<(), CallError>> {
+            Some(Err(CallError::Serialization(
+                "these stream items are JSON values only; a plugin that decodes typed items cannot take them".into(),
+            )))
+        }
+    }
+    Box::new(Json(items))
+}
 
 /// A backend that can call a plugin's methods.
 pub trait PluginExecutor: Send + Sync {

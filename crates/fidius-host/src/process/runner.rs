@@ -424,7 +424,7 @@ fn stream_handle(remote: RemoteInput) -> crate::stream::OwnedStreamHandle {
 
 /// The host's (JSON) items as values for a value-shaped (Python) plugin.
 fn value_items(remote: RemoteInput) -> crate::executor::ValueItems {
-    Box::new(remote.map(|step| {
+    crate::executor::json_items(remote.map(|step| {
         let bytes = step.map_err(crate::CallError::Plugin)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| crate::CallError::Deserialization(format!("an item from the host: {e}")))

@@ -129,7 +129,7 @@ impl Runtime {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let mut linker = wasmtime::component::Linker::new(&engine);
-        super::host_imports(&mut linker).map_err(|e| format!("linking host imports: {e:#}"))?;
+        super::host_call::link(&mut linker).map_err(|e| format!("linking host imports: {e:#}"))?;
         Ok(Runtime {
             linker,
             engine_key: format!("{:016x}", h.finish()),

@@ -12,11 +12,13 @@
 
 mod egress;
 mod engine;
+mod host_call;
 pub mod sandbox;
+mod stream;
 pub mod value;
 
 use crate::error::{CallError, LoadError};
-use crate::executor::{CallLimits, CallShape, OutputSink, PluginExecutor, ValueSink};
+use crate::executor::{CallLimits, CallShape, OutputSink, PluginExecutor, ValueItems, ValueSink};
 use crate::info::PluginInfo;
 use engine::Runtime;
 use fidius_core::{MethodKind, PluginError};
@@ -25,9 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use value::{ArgsSerializer, ValDeserializer};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{
-    Component, ComponentExportIndex, Instance, InstancePre, Linker, Type, Val,
-};
+use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Type, Val};
 use wasmtime::Store;
 
 pub use egress::{EgressDenied, EgressPolicy};
@@ -90,10 +90,27 @@ struct Slot {
     name: String,
     raw: bool,
     streaming: bool,
+    /// Takes a client stream (`None`: unknown, the descriptor cannot say).
+    client: Option<bool>,
     func: Option<ComponentExportIndex>,
+    /// `[method]<m>-stream.next` of a server-streaming method.
+    next_func: Option<ComponentExportIndex>,
     params: Vec<Type>,
     has_result: bool,
     plugin_error_result: bool,
+}
+
+impl Slot {
+    /// The call kind, as far as the descriptor (and registration) say.
+    fn kind(&self) -> MethodKind {
+        match (self.streaming, self.client == Some(true)) {
+            (true, true) => MethodKind::BidiStream,
+            (true, false) => MethodKind::ServerStream,
+            (false, true) => MethodKind::ClientStream,
+            (false, false) if self.raw => MethodKind::Raw,
+            (false, false) => MethodKind::Unary,
+        }
+    }
 }
 
 /// The `plugin-error` record of every fidius world, as wasmtime lifts it.
@@ -110,6 +127,9 @@ struct Live {
     instance: Instance,
 }
 
+/// Idle instances kept for reuse (shared with the streams that borrow one).
+type Pool = Arc<Mutex<Vec<Live>>>;
+
 /// A WASM component plugin.
 pub struct WasmComponentExecutor {
     info: PluginInfo,
@@ -122,8 +142,9 @@ pub struct WasmComponentExecutor {
     limits: RwLock<CallLimits>,
     config: Option<Vec<u8>>,
     reuse: bool,
-    idle: Mutex<Vec<Live>>,
+    idle: Pool,
     max_idle: usize,
+    hosts: Arc<host_call::HostTables>,
 }
 
 impl std::fmt::Debug for WasmComponentExecutor {
@@ -167,25 +188,6 @@ pub fn precompile_component(bytes: &[u8]) -> Result<Vec<u8>, CallError> {
     rt.engine
         .precompile_component(bytes)
         .map_err(|e| backend(format!("not a valid WASM component: {e:#}")))
-}
-
-pub(crate) fn host_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
-    // fidius 0.5 components may import these; without a client stream or a
-    // bound host table they answer "end of stream" / "not bound".
-    let mut pull = linker.instance("fidius:stream-pull/pull@0.1.0")?;
-    pull.func_wrap("next", |_store, (): ()| Ok((None::<Vec<u8>>,)))?;
-    let mut host = linker.instance("fidius:host-call/host@0.1.0")?;
-    host.func_wrap(
-        "call",
-        |_store, (_iface, _version, _hash, _index, _args): (String, u32, u64, u32, Vec<u8>)| {
-            Ok(((
-                fidius_core::status::HOST_CALL_STATUS_NOT_BOUND,
-                Vec::<u8>::new(),
-            ),))
-        },
-    )?;
-    Ok(())
 }
 
 impl WasmComponentExecutor {
@@ -300,6 +302,15 @@ impl WasmComponentExecutor {
         let mut slots = Vec::with_capacity(methods.len());
         for m in methods {
             let func = component.get_export_index(Some(&iface_idx), &m.name);
+            let next_func = m
+                .streaming
+                .then(|| {
+                    component.get_export_index(
+                        Some(&iface_idx),
+                        format!("[method]{}-stream.next", m.name),
+                    )
+                })
+                .flatten();
             let (params, results): (Vec<Type>, Vec<Type>) = match func_types.get(&m.name) {
                 Some(f) => (f.params().map(|(_, t)| t).collect(), f.results().collect()),
                 None => (Vec::new(), Vec::new()),
@@ -308,7 +319,9 @@ impl WasmComponentExecutor {
                 name: m.name.clone(),
                 raw: m.wire_raw,
                 streaming: m.streaming,
+                client: None,
                 func: func.filter(|_| func_types.contains_key(&m.name)),
+                next_func,
                 plugin_error_result: results.first().is_some_and(is_plugin_error),
                 has_result: !results.is_empty(),
                 params,
@@ -327,8 +340,9 @@ impl WasmComponentExecutor {
             limits: RwLock::new(opts.limits),
             config: None,
             reuse: opts.reuse_instances,
-            idle: Mutex::new(Vec::new()),
+            idle: Arc::new(Mutex::new(Vec::new())),
             max_idle: opts.max_idle_instances.max(1),
+            hosts: Arc::new(host_call::HostTables::default()),
         })
     }
 
@@ -386,13 +400,14 @@ impl WasmComponentExecutor {
             HostState::new(&self.grants, limits.max_memory),
         );
         store.limiter(|s| &mut s.limiter);
+        store.data_mut().hosts = Some(self.hosts.clone());
         store
             .set_fuel(u64::MAX)
             .map_err(|e| backend(format!("{e:#}")))?;
         store.set_epoch_deadline(u64::MAX / 2);
         let instance = match self.pre.instantiate(&mut store) {
             Ok(i) => i,
-            Err(e) => return Err(self.classify(e, &store, limits)),
+            Err(e) => return Err(classify(e, &mut store, limits)),
         };
         let mut live = Live { store, instance };
         if let (Some(cfg), Some(func)) = (&self.config, self.configure_func) {
@@ -406,45 +421,6 @@ impl WasmComponentExecutor {
                 })?;
         }
         Ok(live)
-    }
-
-    fn classify(
-        &self,
-        e: wasmtime::Error,
-        store: &Store<HostState>,
-        limits: CallLimits,
-    ) -> CallError {
-        let tail = store.data().stderr.take();
-        if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-            return match trap {
-                wasmtime::Trap::Interrupt => CallError::Timeout {
-                    deadline: limits.deadline.unwrap_or_default(),
-                },
-                wasmtime::Trap::OutOfFuel => CallError::FuelExhausted {
-                    budget: limits.fuel.unwrap_or(u64::MAX),
-                },
-                _ if tail.contains("panicked at") => CallError::Panic(tail),
-                _ => CallError::Trap {
-                    runtime: RUNTIME.into(),
-                    message: if tail.is_empty() {
-                        format!("{trap}")
-                    } else {
-                        format!("{trap} (guest stderr: {tail})")
-                    },
-                },
-            };
-        }
-        if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
-            return CallError::MemoryLimitExceeded { limit: hit.limit };
-        }
-        if e.is::<wasmtime::PoolConcurrencyLimitError>() {
-            return backend(format!("too many live WASM instances in this process: {e}"));
-        }
-        let mut message = format!("{e:#}");
-        if !tail.is_empty() {
-            message.push_str(&format!(" (guest stderr: {tail})"));
-        }
-        backend(message)
     }
 
     /// One call on a live instance, with the current limits.
@@ -475,27 +451,7 @@ impl WasmComponentExecutor {
         limits: CallLimits,
         call: impl FnOnce(&mut Store<HostState>, wasmtime::component::Func) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let Some(f) = live.instance.get_func(&mut live.store, func) else {
-            return Err(backend("the export is not a function"));
-        };
-        live.store.data_mut().limiter.memory = limits.max_memory;
-        live.store
-            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-            .map_err(|e| backend(format!("{e:#}")))?;
-        let _ticking = match limits.deadline {
-            Some(d) => {
-                live.store.set_epoch_deadline(Runtime::ticks(d));
-                Some(self.rt.deadline_guard())
-            }
-            None => {
-                live.store.set_epoch_deadline(u64::MAX / 2);
-                None
-            }
-        };
-        match call(&mut live.store, f) {
-            Ok(r) => Ok(r),
-            Err(e) => Err(self.classify(e, &live.store, limits)),
-        }
+        run_limited(&self.rt, live, func, limits, call)
     }
 
     /// Calls `func` on an instance (fresh, or from the pool), off any tokio
@@ -541,17 +497,11 @@ impl WasmComponentExecutor {
             }
             Ok(out)
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return std::thread::scope(|s| {
-                s.spawn(here)
-                    .join()
-                    .unwrap_or_else(|_| Err(backend("the wasm call thread panicked")))
-            });
-        }
-        here()
+        off_runtime(here)
     }
 
-    fn slot(&self, method: usize, raw: bool) -> Result<&Slot, CallError> {
+    /// The slot of `method`, if a call of kind `attempted` fits it.
+    fn slot(&self, method: usize, attempted: MethodKind) -> Result<&Slot, CallError> {
         let slot = self
             .slots
             .get(method)
@@ -559,25 +509,41 @@ impl WasmComponentExecutor {
                 index: method,
                 count: self.slots.len() as u32,
             })?;
-        if slot.streaming {
-            return Err(CallError::CallKindMismatch {
-                index: method,
-                declared: MethodKind::ServerStream,
-                attempted: if raw {
-                    MethodKind::Raw
-                } else {
-                    MethodKind::Unary
-                },
-            });
+        let declared = slot.kind();
+        let fits = declared == attempted
+            // Without the interface's registration a client stream looks
+            // like a unary method (its stream is no WIT parameter).
+            || (slot.client.is_none()
+                && matches!(
+                    (declared, attempted),
+                    (MethodKind::Unary, MethodKind::ClientStream)
+                        | (MethodKind::ServerStream, MethodKind::BidiStream)
+                ));
+        if fits {
+            return Ok(slot);
         }
-        if slot.raw != raw {
+        if matches!(declared, MethodKind::Unary | MethodKind::Raw)
+            && matches!(attempted, MethodKind::Unary | MethodKind::Raw)
+        {
             return Err(CallError::WireModeMismatch {
                 method: slot.name.clone(),
                 declared: slot.raw,
-                attempted: raw,
+                attempted: attempted == MethodKind::Raw,
             });
         }
-        Ok(slot)
+        Err(CallError::CallKindMismatch {
+            index: method,
+            declared,
+            attempted,
+        })
+    }
+
+    /// Records which methods take a client stream (from the interface's
+    /// registration; without one, the component's types cannot tell).
+    pub(crate) fn set_client_streams(&mut self, takes_stream: &[bool]) {
+        for (slot, &client) in self.slots.iter_mut().zip(takes_stream) {
+            slot.client = Some(client);
+        }
     }
 
     fn finish(slot: &Slot, out: Option<Val>) -> Result<Val, CallError> {
@@ -602,6 +568,109 @@ impl WasmComponentExecutor {
     }
 }
 
+/// The argument tuple of a call, lowered by the function's parameter types.
+fn lower(slot: &Slot, args: &dyn erased_serde::Serialize) -> Result<Vec<Val>, CallError> {
+    erased_serde::serialize(
+        args,
+        ArgsSerializer {
+            params: &slot.params,
+        },
+    )
+    .map_err(|e| CallError::Serialization(format!("method `{}`: {e}", slot.name)))
+}
+
+/// Runs `f` here, or on a scoped thread when this thread is inside a tokio
+/// runtime (WASI's blocking shims cannot run on one).
+fn off_runtime<R: Send>(f: impl FnOnce() -> Result<R, CallError> + Send) -> Result<R, CallError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|_| Err(backend("the wasm call thread panicked")))
+        });
+    }
+    f()
+}
+
+/// The typed error of a failed wasmtime call on `store`.
+fn classify(e: wasmtime::Error, store: &mut Store<HostState>, limits: CallLimits) -> CallError {
+    if let Some(e) = host_call::take_client_error(store.data_mut()) {
+        return e;
+    }
+    let tail = store.data().stderr.take();
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => CallError::Timeout {
+                deadline: limits.deadline.unwrap_or_default(),
+            },
+            wasmtime::Trap::OutOfFuel => CallError::FuelExhausted {
+                budget: limits.fuel.unwrap_or(u64::MAX),
+            },
+            _ if tail.contains("panicked at") => CallError::Panic(tail),
+            _ => CallError::Trap {
+                runtime: RUNTIME.into(),
+                message: if tail.is_empty() {
+                    format!("{trap}")
+                } else {
+                    format!("{trap} (guest stderr: {tail})")
+                },
+            },
+        };
+    }
+    if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
+        return CallError::MemoryLimitExceeded { limit: hit.limit };
+    }
+    if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+        return backend(format!("too many live WASM instances in this process: {e}"));
+    }
+    let mut message = format!("{e:#}");
+    if !tail.is_empty() {
+        message.push_str(&format!(" (guest stderr: {tail})"));
+    }
+    backend(message)
+}
+
+/// Runs `call` on the function `func` of a live instance, with limits.
+fn run_limited<R>(
+    rt: &Runtime,
+    live: &mut Live,
+    func: ComponentExportIndex,
+    limits: CallLimits,
+    call: impl FnOnce(&mut Store<HostState>, wasmtime::component::Func) -> wasmtime::Result<R>,
+) -> Result<R, CallError> {
+    let Some(f) = live.instance.get_func(&mut live.store, func) else {
+        return Err(backend("the export is not a function"));
+    };
+    limited(rt, &mut live.store, limits, |store| call(store, f))
+}
+
+/// Runs `call` on `store` under `limits`: memory cap, fuel and deadline.
+fn limited<R>(
+    rt: &Runtime,
+    store: &mut Store<HostState>,
+    limits: CallLimits,
+    call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
+) -> Result<R, CallError> {
+    store.data_mut().limiter.memory = limits.max_memory;
+    store
+        .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+        .map_err(|e| backend(format!("{e:#}")))?;
+    let _ticking = match limits.deadline {
+        Some(d) => {
+            store.set_epoch_deadline(Runtime::ticks(d));
+            Some(rt.deadline_guard())
+        }
+        None => {
+            store.set_epoch_deadline(u64::MAX / 2);
+            None
+        }
+    };
+    match call(store) {
+        Ok(r) => Ok(r),
+        Err(e) => Err(classify(e, store, limits)),
+    }
+}
+
 impl PluginExecutor for WasmComponentExecutor {
     fn info(&self) -> &PluginInfo {
         &self.info
@@ -621,17 +690,11 @@ impl PluginExecutor for WasmComponentExecutor {
         args: &dyn erased_serde::Serialize,
         output: ValueSink<'_>,
     ) -> Result<(), CallError> {
-        let slot = self.slot(method, false)?;
+        let slot = self.slot(method, MethodKind::Unary)?;
         let func = slot
             .func
             .ok_or(CallError::NotImplemented { bit: method as u32 })?;
-        let vals = erased_serde::serialize(
-            args,
-            ArgsSerializer {
-                params: &slot.params,
-            },
-        )
-        .map_err(|e| CallError::Serialization(format!("method `{}`: {e}", slot.name)))?;
+        let vals = lower(slot, args)?;
         let out = self.invoke(func, vals, slot.has_result)?;
         let v = Self::finish(slot, out)?;
         output(&mut <dyn erased_serde::Deserializer>::erase(
@@ -645,14 +708,14 @@ impl PluginExecutor for WasmComponentExecutor {
         _input: &[u8],
         _output: OutputSink<'_>,
     ) -> Result<(), CallError> {
-        let _ = self.slot(method, false)?;
+        let _ = self.slot(method, MethodKind::Unary)?;
         Err(backend(
             "WASM plugins take typed values, not bincode: call through PluginHandle::call_method",
         ))
     }
 
     fn call_raw(&self, method: usize, input: &[u8]) -> Result<Vec<u8>, CallError> {
-        let slot = self.slot(method, true)?;
+        let slot = self.slot(method, MethodKind::Raw)?;
         let func = slot
             .func
             .ok_or(CallError::NotImplemented { bit: method as u32 })?;
@@ -679,16 +742,53 @@ impl PluginExecutor for WasmComponentExecutor {
         })
     }
 
+    fn call_server_stream_value(
+        &self,
+        method: usize,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<crate::stream::RawStream, CallError> {
+        self.start_stream(method, MethodKind::ServerStream, None, args)
+    }
+
+    fn call_client_stream_value(
+        &self,
+        method: usize,
+        items: ValueItems,
+        args: &dyn erased_serde::Serialize,
+        output: ValueSink<'_>,
+    ) -> Result<(), CallError> {
+        let v = self.call_client(method, items, args)?;
+        output(&mut <dyn erased_serde::Deserializer>::erase(
+            ValDeserializer(v),
+        ))
+    }
+
+    fn call_bidi_stream_value(
+        &self,
+        method: usize,
+        items: ValueItems,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<crate::stream::RawStream, CallError> {
+        self.start_stream(method, MethodKind::BidiStream, Some(items), args)
+    }
+
+    unsafe fn bind_host(
+        &self,
+        name: &str,
+        hash: u64,
+        version: u32,
+        table: &mut dyn FnMut() -> fidius_core::host_ffi::HostTable,
+    ) -> Result<bool, LoadError> {
+        // The guest names interface, version and hash on every call, so the
+        // gates run then (a component's imports do not say which host
+        // interfaces it will call).
+        // SAFETY: the caller's table contract, forwarded.
+        unsafe { self.hosts.bind(name, hash, version, table()) }?;
+        Ok(true)
+    }
+
     fn method_kind(&self, method: usize) -> Option<MethodKind> {
-        self.slots.get(method).map(|s| {
-            if s.streaming {
-                MethodKind::ServerStream
-            } else if s.raw {
-                MethodKind::Raw
-            } else {
-                MethodKind::Unary
-            }
-        })
+        self.slots.get(method).map(Slot::kind)
     }
 
     fn set_limits(&self, limits: CallLimits) -> Result<(), CallError> {
@@ -743,6 +843,14 @@ pub(crate) fn load_package_component(
                 .map_err(load_err)?
         }
     };
+    let mut exec = exec;
+    if let Some(positions) = fidius_core::python_descriptor::stream_arg_positions_of(
+        desc.interface_name,
+        desc.interface_hash,
+    ) {
+        let takes: Vec<bool> = positions.iter().map(Option::is_some).collect();
+        exec.set_client_streams(&takes);
+    }
     let got = exec.interface_hash().map_err(load_err)?;
     if got != desc.interface_hash {
         return Err(LoadError::InterfaceHashMismatch {

@@ -183,6 +183,13 @@ pub struct HostState {
     pub limiter: Limiter,
     /// What the guest wrote to stderr (when not inherited).
     pub stderr: StderrTail,
+    /// The host's items of the client stream in progress (pulled through
+    /// `fidius:stream-pull`).
+    pub client: Option<crate::executor::ValueItems>,
+    /// Why producing a client-stream item failed (the guest was stopped).
+    pub client_error: Option<crate::error::CallError>,
+    /// Host interfaces bound to the executor (`fidius:host-call`).
+    pub hosts: Option<Arc<super::host_call::HostTables>>,
 }
 
 impl HostState {
@@ -194,6 +201,9 @@ impl HostState {
             table: ResourceTable::new(),
             limiter: Limiter { memory },
             stderr,
+            client: None,
+            client_error: None,
+            hosts: None,
         }
     }
 }
