@@ -46,12 +46,7 @@ inventory::collect!(PythonStreamArgs);
 /// that does not link the interface crate) a host passes the stream first,
 /// as fidius 0.5 does.
 pub fn stream_arg_positions(desc: &PythonInterfaceDescriptor) -> Option<&'static [Option<u8>]> {
-    inventory::iter::<PythonStreamArgs>
-        .into_iter()
-        .find(|r| {
-            r.interface_name == desc.interface_name && r.interface_hash == desc.interface_hash
-        })
-        .map(|r| r.positions)
+    stream_arg_positions_of(desc.interface_name, desc.interface_hash)
 }
 
 /// The stream-argument positions registered for the interface `name` with

@@ -29,28 +29,25 @@ fn gate_error(
         HOST_CALL_STATUS_NOT_BOUND => Some(HostCallError::NotBound {
             interface: interface.to_owned(),
         }),
-        HOST_CALL_STATUS_VERSION_MISMATCH => {
-            let host = crate::wire::deserialize::<(u32, u32)>(bytes)
-                .map(|(_, provided)| provided)
-                .unwrap_or(0);
-            Some(HostCallError::VersionMismatch {
-                interface: interface.to_owned(),
-                plugin_expects: version,
-                host_provides: host,
-            })
-        }
-        HOST_CALL_STATUS_HASH_MISMATCH => {
-            let host = crate::wire::deserialize::<(u64, u64)>(bytes)
-                .map(|(_, provided)| provided)
-                .unwrap_or(0);
-            Some(HostCallError::HashMismatch {
-                interface: interface.to_owned(),
-                plugin_expects: hash,
-                host_provides: host,
-            })
-        }
+        HOST_CALL_STATUS_VERSION_MISMATCH => Some(HostCallError::VersionMismatch {
+            interface: interface.to_owned(),
+            plugin_expects: version,
+            host_provides: hosts_side(bytes),
+        }),
+        HOST_CALL_STATUS_HASH_MISMATCH => Some(HostCallError::HashMismatch {
+            interface: interface.to_owned(),
+            plugin_expects: hash,
+            host_provides: hosts_side(bytes),
+        }),
         _ => None,
     }
+}
+
+/// The host's side of a gate payload `(guest's, host's)` (0 if unreadable).
+fn hosts_side<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> T {
+    crate::wire::deserialize::<(T, T)>(bytes)
+        .map(|(_, host)| host)
+        .unwrap_or_default()
 }
 
 /// Whether the host bound `interface` with this version and hash (a call

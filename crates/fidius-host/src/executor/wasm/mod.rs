@@ -811,7 +811,7 @@ pub(crate) fn load_package_component(
 ) -> Result<WasmComponentExecutor, LoadError> {
     let methods: Vec<WasmMethod> = desc.methods.iter().map(WasmMethod::from).collect();
     let load_err = |e: CallError| LoadError::WasmLoad(e.to_string());
-    let exec = match cwasm {
+    let mut exec = match cwasm {
         Some(art) => {
             // SAFETY: the caller passes a `.cwasm` only from a package whose
             // signature verified (native code from a trusted signer).
@@ -843,7 +843,6 @@ pub(crate) fn load_package_component(
                 .map_err(load_err)?
         }
     };
-    let mut exec = exec;
     if let Some(positions) = fidius_core::python_descriptor::stream_arg_positions_of(
         desc.interface_name,
         desc.interface_hash,

@@ -17,7 +17,7 @@ use crate::executor::{CallLimits, ValueItems};
 use crate::stream::{RawItem, RawSource, RawStream};
 use fidius_core::{MethodKind, PluginError};
 use std::sync::Arc;
-use wasmtime::component::{ComponentExportIndex, ResourceAny, Val};
+use wasmtime::component::{Func, ResourceAny, Val};
 
 impl WasmComponentExecutor {
     /// An instance for one call or stream: from the pool when reusing,
@@ -64,20 +64,23 @@ impl WasmComponentExecutor {
                 let [r] = results;
                 Ok(r)
             })?;
-            let resource = match out {
-                Val::Resource(r) => r,
-                Val::Result(Ok(Some(r))) if matches!(*r, Val::Resource(_)) => match *r {
-                    Val::Resource(r) => r,
-                    _ => unreachable!("matched above"),
-                },
+            // `-> m-stream`, or a `result<m-stream, plugin-error>` that succeeded.
+            let out = match out {
+                Val::Result(Ok(Some(r))) => *r,
                 Val::Result(Err(Some(e))) => return Err(CallError::Plugin(plugin_error(*e))),
-                other => {
-                    return Err(backend(format!(
-                        "`{}` returned {other:?}, expected a stream resource",
-                        slot.name
-                    )))
-                }
+                other => other,
             };
+            let Val::Resource(resource) = out else {
+                return Err(backend(format!(
+                    "`{}` returned {out:?}, expected a stream resource",
+                    slot.name
+                )));
+            };
+            // Resolved once: `next` runs per item.
+            let next = live
+                .instance
+                .get_func(&mut live.store, next)
+                .ok_or_else(|| backend("the stream's `next` export is not a function"))?;
             let pool = self.reuse.then(|| (self.idle.clone(), self.max_idle));
             Ok(Box::new(WasmStream {
                 rt: self.rt.clone(),
@@ -125,7 +128,8 @@ struct WasmStream {
     rt: Arc<Runtime>,
     /// `None` once the stream has ended (the instance is gone or pooled).
     live: Option<Live>,
-    next: ComponentExportIndex,
+    /// `[method]<m>-stream.next` of the stream's own instance.
+    next: Func,
     resource: Option<ResourceAny>,
     limits: CallLimits,
     pool: Option<(Pool, usize)>,
@@ -165,9 +169,9 @@ impl WasmStream {
         };
         let (rt, next, limits) = (&self.rt, self.next, self.limits);
         let out = off_runtime(|| {
-            run_limited(rt, live, next, limits, |store, f| {
+            limited(rt, &mut live.store, limits, |store| {
                 let mut results = [Val::Bool(false)];
-                f.call(&mut *store, &[Val::Resource(resource)], &mut results)?;
+                next.call(&mut *store, &[Val::Resource(resource)], &mut results)?;
                 let [r] = results;
                 Ok(r)
             })
