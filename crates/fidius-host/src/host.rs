@@ -115,8 +115,9 @@ impl PluginHostBuilder {
         self
     }
 
-    /// A host-wide egress policy for WASM guests (fidius 0.5 API; see
-    /// [`crate::executor::wasm::EgressPolicy`] for what it decides today).
+    /// A host-wide egress policy for WASM guests: it brokers every outbound
+    /// request of plugins granted `http`, `tcp` or `udp` (fidius 0.5 API; a
+    /// per-plugin policy from `load_wasm_with_egress` takes its place).
     #[cfg(feature = "wasm")]
     pub fn egress(self, policy: impl crate::executor::wasm::EgressPolicy) -> Self {
         self.egress_policy(std::sync::Arc::new(policy))

@@ -23,6 +23,9 @@ pub(crate) struct WasmLoad {
     pub config: Option<Vec<u8>>,
     pub capabilities: Option<Vec<String>>,
     pub limits: Option<CallLimits>,
+    /// A per-plugin egress policy, `Some(None)` for none at all (`None`:
+    /// the host-wide one).
+    pub egress: Option<Option<Arc<dyn EgressPolicy>>>,
 }
 
 fn wasm_err(dir: &Path, msg: impl std::fmt::Display) -> LoadError {
@@ -110,7 +113,8 @@ impl PluginHost {
 
     /// [`Self::load_wasm_configured`] with capabilities that replace the
     /// manifest's (a tenant's grants, say) and an explicit egress policy
-    /// (fidius 0.5 signature; see [`EgressPolicy`] for what it decides today).
+    /// (fidius 0.5 signature). `egress: None` means no policy for this
+    /// plugin, even if the host has one.
     pub fn load_wasm_configured_with_grants<C: serde::Serialize + ?Sized>(
         &self,
         name: &str,
@@ -119,7 +123,6 @@ impl PluginHost {
         capabilities: Vec<String>,
         egress: Option<Arc<dyn EgressPolicy>>,
     ) -> Result<PluginHandle, LoadError> {
-        let _ = egress;
         let bytes = crate::handle::encode_config(config)?;
         self.load_wasm_with(
             name,
@@ -128,20 +131,28 @@ impl PluginHost {
                 config: Some(bytes),
                 capabilities: Some(capabilities),
                 limits: None,
+                egress: Some(egress),
             },
         )
     }
 
-    /// [`Self::load_wasm`] with a per-plugin egress policy (fidius 0.5 API;
-    /// see [`EgressPolicy`]).
+    /// [`Self::load_wasm`] with a per-plugin egress policy, which brokers the
+    /// package's `http`, `tcp` and `udp` capabilities in place of the
+    /// host-wide one (fidius 0.5 API).
     pub fn load_wasm_with_egress(
         &self,
         name: &str,
         desc: &'static WasmInterfaceDescriptor,
         egress: impl EgressPolicy,
     ) -> Result<PluginHandle, LoadError> {
-        let _ = egress;
-        self.load_wasm(name, desc)
+        self.load_wasm_with(
+            name,
+            desc,
+            WasmLoad {
+                egress: Some(Some(Arc::new(egress))),
+                ..WasmLoad::default()
+            },
+        )
     }
 
     /// [`Self::load_wasm`] with limits that replace the package's and the host's.
@@ -248,6 +259,7 @@ impl PluginHost {
                 Some(d) => d.clone(),
                 None => crate::executor::wasm::default_cache_dir(),
             },
+            egress: how.egress.unwrap_or_else(|| self.cfg.egress.0.clone()),
             ..WasmOptions::default()
         };
         let info = PluginInfo {

@@ -58,6 +58,10 @@ pub use fidius_guest::__wasm;
 #[cfg(target_family = "wasm")]
 pub use fidius_guest::{client_stream, host_call};
 
+/// Outbound HTTP and sockets for plugins, brokered by the host's egress
+/// policy in WASM plugins (`fidius_guest::{http, sockets}`).
+pub use fidius_guest::{http, sockets};
+
 /// The host-import registry types (fidius 0.5 name for [`host_ffi`]).
 pub use fidius_core::host_ffi as host_registry;
 

@@ -24,12 +24,16 @@ pub struct Runtime {
     pub pooling: bool,
     ticker: Ticker,
     memory_cache: Mutex<HashMap<[u8; 32], Component>>,
-    pre_cache:
-        Mutex<HashMap<[u8; 32], wasmtime::component::InstancePre<super::sandbox::HostState>>>,
+    pre_cache: Mutex<HashMap<([u8; 32], bool), Pre>>,
     engine_key: String,
     /// WASI and fidius imports, defined once for every component.
     pub linker: wasmtime::component::Linker<super::sandbox::HostState>,
+    /// [`Self::linker`] plus `wasi:http` (for plugins with brokered HTTP).
+    pub http_linker: wasmtime::component::Linker<super::sandbox::HostState>,
 }
+
+/// A component with its imports resolved.
+type Pre = wasmtime::component::InstancePre<super::sandbox::HostState>;
 
 struct Ticker {
     active: Arc<AtomicUsize>,
@@ -130,8 +134,12 @@ impl Runtime {
         engine.precompile_compatibility_hash().hash(&mut h);
         let mut linker = wasmtime::component::Linker::new(&engine);
         super::host_call::link(&mut linker).map_err(|e| format!("linking host imports: {e:#}"))?;
+        let mut http_linker = linker.clone();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut http_linker)
+            .map_err(|e| format!("linking wasi:http: {e:#}"))?;
         Ok(Runtime {
             linker,
+            http_linker,
             engine_key: format!("{:016x}", h.finish()),
             engine,
             pooling,
@@ -172,12 +180,15 @@ impl Runtime {
         self.compile_inner(bytes, key, disk).map(|c| (c, key))
     }
 
-    /// The `InstancePre` of a component (imports resolved once per content key).
+    /// The `InstancePre` of a component (imports resolved once per content
+    /// key), with `wasi:http` linked when `http`.
     pub fn instance_pre(
         &self,
         key: [u8; 32],
         component: &Component,
+        http: bool,
     ) -> Result<wasmtime::component::InstancePre<super::sandbox::HostState>, String> {
+        let key = (key, http);
         if let Some(p) = self
             .pre_cache
             .lock()
@@ -186,7 +197,12 @@ impl Runtime {
         {
             return Ok(p);
         }
-        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+        let linker = if http {
+            &self.http_linker
+        } else {
+            &self.linker
+        };
+        let pre = linker.instantiate_pre(component).map_err(|e| {
             format!("the component needs imports this host does not provide: {e:#}")
         })?;
         if let Ok(mut m) = self.pre_cache.lock() {

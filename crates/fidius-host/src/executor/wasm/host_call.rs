@@ -121,6 +121,7 @@ impl HostTables {
 /// Links WASI and the two fidius imports every fidius 0.5 component may use.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    super::blocking::link(linker)?;
     let mut pull = linker.instance("fidius:stream-pull/pull@0.1.0")?;
     pull.func_wrap(
         "next",

@@ -10,6 +10,7 @@
 //! of configured instances, one per concurrent caller. An instance that
 //! trapped is discarded, never reused.
 
+mod blocking;
 mod egress;
 mod engine;
 mod host_call;
@@ -30,7 +31,9 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Type, Val};
 use wasmtime::Store;
 
-pub use egress::{EgressDenied, EgressPolicy};
+pub use egress::{
+    blocked_by_ssrf_floor, check_wasi_http_imports, EgressDenied, EgressPolicy, HOST_WASI_HTTP,
+};
 pub use engine::default_cache_dir;
 pub use sandbox::ALLOWED as ALLOWED_CAPABILITIES;
 
@@ -58,7 +61,7 @@ impl From<&fidius_core::wasm_descriptor::WasmMethodDesc> for WasmMethod {
 }
 
 /// How a component is run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WasmOptions {
     /// Capability allow-list (see [`ALLOWED_CAPABILITIES`]).
     pub capabilities: Vec<String>,
@@ -72,6 +75,22 @@ pub struct WasmOptions {
     pub max_idle_instances: usize,
     /// On-disk compiled-component cache (`None`: memory only).
     pub cache_dir: Option<PathBuf>,
+    /// The egress policy that brokers the `http`, `tcp` and `udp`
+    /// capabilities (without one, those grants open nothing).
+    pub egress: Option<Arc<dyn EgressPolicy>>,
+}
+
+impl std::fmt::Debug for WasmOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmOptions")
+            .field("capabilities", &self.capabilities)
+            .field("limits", &self.limits)
+            .field("reuse_instances", &self.reuse_instances)
+            .field("max_idle_instances", &self.max_idle_instances)
+            .field("cache_dir", &self.cache_dir)
+            .field("egress", &self.egress.as_ref().map(|_| "EgressPolicy"))
+            .finish()
+    }
 }
 
 impl Default for WasmOptions {
@@ -82,6 +101,7 @@ impl Default for WasmOptions {
             reuse_instances: false,
             max_idle_instances: 16,
             cache_dir: default_cache_dir(),
+            egress: None,
         }
     }
 }
@@ -207,6 +227,24 @@ impl WasmComponentExecutor {
         Self::with_options(bytes, &interface, &methods, info, &opts)
     }
 
+    /// [`Self::from_component_bytes`] with an egress policy for the `http`,
+    /// `tcp` and `udp` capabilities (fidius 0.5 signature).
+    pub fn from_component_bytes_with_egress(
+        bytes: &[u8],
+        interface: String,
+        methods: Vec<WasmMethod>,
+        capabilities: Vec<String>,
+        egress: Option<Arc<dyn EgressPolicy>>,
+        info: PluginInfo,
+    ) -> Result<Self, CallError> {
+        let opts = WasmOptions {
+            capabilities,
+            egress,
+            ..WasmOptions::default()
+        };
+        Self::with_options(bytes, &interface, &methods, info, &opts)
+    }
+
     /// Like [`Self::from_component_bytes`], with every option.
     pub fn with_options(
         bytes: &[u8],
@@ -242,6 +280,27 @@ impl WasmComponentExecutor {
         unsafe { Self::from_cwasm_with_options(cwasm, &interface, &methods, info, &opts) }
     }
 
+    /// [`Self::from_cwasm`] with an egress policy (fidius 0.5 signature).
+    ///
+    /// # Safety
+    /// As [`Self::from_cwasm`].
+    pub unsafe fn from_cwasm_with_egress(
+        cwasm: &[u8],
+        interface: String,
+        methods: Vec<WasmMethod>,
+        capabilities: Vec<String>,
+        egress: Option<Arc<dyn EgressPolicy>>,
+        info: PluginInfo,
+    ) -> Result<Self, CallError> {
+        let opts = WasmOptions {
+            capabilities,
+            egress,
+            ..WasmOptions::default()
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { Self::from_cwasm_with_options(cwasm, &interface, &methods, info, &opts) }
+    }
+
     /// Like [`Self::from_cwasm`], with every option.
     ///
     /// # Safety
@@ -270,8 +329,13 @@ impl WasmComponentExecutor {
         info: PluginInfo,
         opts: &WasmOptions,
     ) -> Result<Self, CallError> {
-        let grants = Grants::parse(&opts.capabilities).map_err(backend)?;
-        let pre = rt.instance_pre(key, &component).map_err(backend)?;
+        let grants = Grants::parse(&opts.capabilities)
+            .map_err(backend)?
+            .with_egress(opts.egress.clone());
+        check_http_keys(&rt, &component, &grants).map_err(backend)?;
+        let pre = rt
+            .instance_pre(key, &component, grants.links_http())
+            .map_err(backend)?;
         // Export indices must come from the component the (cached, maybe
         // compiled by a concurrent load) `InstancePre` was made from.
         let component = pre.component().clone();
@@ -568,6 +632,32 @@ impl WasmComponentExecutor {
     }
 }
 
+/// Refuses, with what to do, a component that imports `wasi:http` newer
+/// than ours, or without both keys (the `http` capability and a policy).
+fn check_http_keys(rt: &Runtime, component: &Component, grants: &Grants) -> Result<(), String> {
+    let ctype = component.component_type();
+    let imports: Vec<String> = ctype
+        .imports(&rt.engine)
+        .map(|(n, _)| n.to_owned())
+        .collect();
+    check_wasi_http_imports(imports.iter().map(String::as_str))?;
+    let Some(http) = imports.iter().find(|n| n.starts_with("wasi:http/")) else {
+        return Ok(());
+    };
+    if !grants.http {
+        return Err(format!(
+            "the plugin imports `{http}` (outbound HTTP) but its capabilities do not grant 'http'"
+        ));
+    }
+    if grants.egress.is_none() {
+        return Err(format!(
+            "the plugin imports `{http}` and is granted 'http', but the host supplied no egress policy: \
+             give one with PluginHostBuilder::egress or PluginHost::load_wasm_with_egress"
+        ));
+    }
+    Ok(())
+}
+
 /// The argument tuple of a call, lowered by the function's parameter types.
 fn lower(slot: &Slot, args: &dyn erased_serde::Serialize) -> Result<Vec<Val>, CallError> {
     erased_serde::serialize(
@@ -617,6 +707,11 @@ fn classify(e: wasmtime::Error, store: &mut Store<HostState>, limits: CallLimits
             },
         };
     }
+    if e.is::<blocking::DeadlineInHost>() {
+        return CallError::Timeout {
+            deadline: limits.deadline.unwrap_or_default(),
+        };
+    }
     if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
         return CallError::MemoryLimitExceeded { limit: hit.limit };
     }
@@ -652,6 +747,9 @@ fn limited<R>(
     call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
     store.data_mut().limiter.memory = limits.max_memory;
+    store
+        .data_mut()
+        .set_deadline(limits.deadline.map(|d| std::time::Instant::now() + d));
     store
         .set_fuel(limits.fuel.unwrap_or(u64::MAX))
         .map_err(|e| backend(format!("{e:#}")))?;

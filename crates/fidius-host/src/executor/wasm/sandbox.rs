@@ -5,19 +5,21 @@
 //! The baseline is deny-all: no preopened directory, no environment, no
 //! arguments, stdio not inherited, no sockets. Clocks and random are always
 //! available (the WASI worlds require them); `clocks` and `random` are
-//! accepted as no-op grants.
+//! accepted as no-op grants. Network grants are brokered (`egress.rs`).
 
+use super::egress::{apply_sockets, EgressHooks, EgressPolicy, Net};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// What capability strings may say.
 pub const ALLOWED: &str =
-    "args, stdin, stdout, stderr, env:NAME, fs:ro:/PATH, fs:rw:/PATH, clocks, random";
+    "args, stdin, stdout, stderr, env:NAME, fs:ro:/PATH, fs:rw:/PATH, clocks, random, http, tcp, udp, network";
 
 /// Capabilities a component was granted.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Grants {
     args: bool,
     stdin: bool,
@@ -25,12 +27,37 @@ pub struct Grants {
     stderr: bool,
     env: Vec<(String, String)>,
     dirs: Vec<(PathBuf, String, FsPerms)>,
+    /// `http`: brokered `wasi:http` (needs a policy too).
+    pub(crate) http: bool,
+    pub(crate) net: Net,
+    /// The host's egress policy (the second key of the brokered tiers).
+    pub(crate) egress: Option<Arc<dyn EgressPolicy>>,
+}
+
+impl std::fmt::Debug for Grants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grants")
+            .field("args", &self.args)
+            .field("stdin", &self.stdin)
+            .field("stdout", &self.stdout)
+            .field("stderr", &self.stderr)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "dirs",
+                &self.dirs.iter().map(|(_, g, p)| (g, p)).collect::<Vec<_>>(),
+            )
+            .field("http", &self.http)
+            .field("net", &self.net)
+            .field("egress", &self.egress.is_some())
+            .finish()
+    }
 }
 
 impl Grants {
     /// Parses and checks an allow-list; any bad entry refuses the whole list.
     pub fn parse(caps: &[String]) -> Result<Self, String> {
         let mut g = Grants::default();
+        let (mut tcp, mut udp, mut open) = (false, false, false);
         for cap in caps {
             let c = cap.trim();
             match c {
@@ -49,11 +76,10 @@ impl Grants {
                         "capability '{c}' is too broad: grant a directory as fs:ro:/PATH or fs:rw:/PATH (allowed: {ALLOWED})"
                     ))
                 }
-                "network" | "sockets" | "http" | "tcp" | "udp" => {
-                    return Err(format!(
-                        "capability '{c}' (network egress) is not supported by this host yet; the sandbox has no network (allowed: {ALLOWED})"
-                    ))
-                }
+                "http" => g.http = true,
+                "tcp" => tcp = true,
+                "udp" => udp = true,
+                "network" | "sockets" => open = true,
                 _ => {
                     if let Some(name) = c.strip_prefix("env:") {
                         if name.is_empty() || name.contains('=') || name.contains('\0') {
@@ -92,7 +118,35 @@ impl Grants {
                 }
             }
         }
+        g.net = match (open, tcp || udp) {
+            (true, true) => {
+                return Err(
+                    "capabilities 'tcp'/'udp' (brokered by the host's policy) and 'network' (any public address) \
+                     are exclusive tiers: grant one or the other"
+                        .to_owned(),
+                )
+            }
+            (true, false) => Net::Open,
+            (false, true) => Net::Brokered { tcp, udp },
+            (false, false) => Net::None,
+        };
         Ok(g)
+    }
+
+    /// These grants with the host's egress policy as the second key.
+    pub fn with_egress(mut self, policy: Option<Arc<dyn EgressPolicy>>) -> Self {
+        if policy.is_none() && matches!(self.net, Net::Brokered { .. }) {
+            tracing::warn!(
+                "capability tcp/udp granted but the host supplied no egress policy: every connect will be refused"
+            );
+        }
+        self.egress = policy;
+        self
+    }
+
+    /// Whether `wasi:http` is linked for these grants (capability and policy).
+    pub fn links_http(&self) -> bool {
+        self.http && self.egress.is_some()
     }
 
     /// A fresh WASI context with exactly these grants; guest stderr goes to
@@ -121,6 +175,7 @@ impl Grants {
                 tracing::warn!(path = %host.display(), error = %e, "could not preopen granted directory");
             }
         }
+        apply_sockets(&mut b, self.net, self.egress.as_ref());
         b.build()
     }
 }
@@ -190,6 +245,11 @@ pub struct HostState {
     pub client_error: Option<crate::error::CallError>,
     /// Host interfaces bound to the executor (`fidius:host-call`).
     pub hosts: Option<Arc<super::host_call::HostTables>>,
+    http: WasiHttpCtx,
+    /// The `wasi:http` hooks (the egress policy and the call's deadline).
+    pub(crate) egress: EgressHooks,
+    /// When the current call must end (host-side waits give up then).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl HostState {
@@ -204,6 +264,34 @@ impl HostState {
             client: None,
             client_error: None,
             hosts: None,
+            http: WasiHttpCtx::new(),
+            egress: EgressHooks {
+                // Only a store whose linker has wasi:http ever consults it.
+                policy: grants.links_http().then(|| grants.egress.clone()).flatten(),
+                deadline: None,
+            },
+            deadline: None,
+        }
+    }
+
+    /// Sets the deadline of the call about to run (`None`: no deadline).
+    pub(crate) fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.deadline = deadline;
+        self.egress.deadline = deadline;
+    }
+
+    /// The store's resource table.
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
         }
     }
 }
@@ -318,7 +406,6 @@ mod tests {
             "fs:ro:",
             "fs:x:/tmp",
             "bogus",
-            "http",
         ] {
             let e = caps(&[bad]).unwrap_err();
             assert!(e.contains("allowed"), "{bad}: {e}");
@@ -333,6 +420,36 @@ mod tests {
             "fs:ro:/tmp"
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn network_tiers_parse_and_the_brokered_and_open_tiers_exclude_each_other() {
+        assert_eq!(caps(&[]).unwrap().net, Net::None);
+        assert_eq!(
+            caps(&["tcp"]).unwrap().net,
+            Net::Brokered {
+                tcp: true,
+                udp: false
+            }
+        );
+        assert_eq!(
+            caps(&["udp", "tcp"]).unwrap().net,
+            Net::Brokered {
+                tcp: true,
+                udp: true
+            }
+        );
+        assert_eq!(caps(&["network"]).unwrap().net, Net::Open);
+        assert_eq!(caps(&["sockets"]).unwrap().net, Net::Open);
+        for both in [&["tcp", "network"][..], &["udp", "sockets"][..]] {
+            let e = caps(both).unwrap_err();
+            assert!(e.contains("exclusive"), "{e}");
+        }
+        let http = caps(&["http"]).unwrap();
+        assert!(
+            http.http && !http.links_http(),
+            "http needs a policy as well"
+        );
     }
 
     #[test]
