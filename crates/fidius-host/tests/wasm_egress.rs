@@ -492,3 +492,23 @@ fn widening_a_signed_packages_network_capabilities_breaks_its_signature() {
         Err(LoadError::SignatureInvalid { .. })
     ));
 }
+
+#[test]
+fn the_deadline_stops_a_guest_waiting_in_the_host() {
+    let (_d, net) = load(&["http"], Arc::default());
+    assert_eq!(net.nap(&10).unwrap(), 10);
+    net.handle()
+        .set_limits(CallLimits {
+            deadline: Some(Duration::from_millis(300)),
+            ..CallLimits::default()
+        })
+        .unwrap();
+    let t = Instant::now();
+    match net.nap(&60_000) {
+        Err(CallError::Timeout { deadline }) => assert_eq!(deadline, Duration::from_millis(300)),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // The plugin keeps serving (the stopped instance was discarded).
+    assert_eq!(net.nap(&1).unwrap(), 1);
+}

@@ -19,6 +19,8 @@ pub trait Net: Send + Sync {
     fn tcp_echo(&self, host: String, port: u16, msg: String) -> Result<String, PluginError>;
     /// Sends `msg` in a UDP datagram to `addr` and returns the reply datagram.
     fn udp_echo(&self, addr: String, msg: String) -> Result<String, PluginError>;
+    /// Sleeps `ms` milliseconds (a wait inside the host), then returns it.
+    fn nap(&self, ms: u64) -> u64;
 }
 
 /// The plugin.
@@ -83,6 +85,11 @@ impl Net for NetPlugin {
         let mut buf = [0u8; 1500];
         let (n, _) = sock.recv_from(&mut buf).map_err(|e| failed("RECV", e))?;
         Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    fn nap(&self, ms: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
     }
 }
 

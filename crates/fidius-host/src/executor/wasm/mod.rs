@@ -220,11 +220,7 @@ impl WasmComponentExecutor {
         capabilities: Vec<String>,
         info: PluginInfo,
     ) -> Result<Self, CallError> {
-        let opts = WasmOptions {
-            capabilities,
-            ..WasmOptions::default()
-        };
-        Self::with_options(bytes, &interface, &methods, info, &opts)
+        Self::from_component_bytes_with_egress(bytes, interface, methods, capabilities, None, info)
     }
 
     /// [`Self::from_component_bytes`] with an egress policy for the `http`,
@@ -272,12 +268,8 @@ impl WasmComponentExecutor {
         capabilities: Vec<String>,
         info: PluginInfo,
     ) -> Result<Self, CallError> {
-        let opts = WasmOptions {
-            capabilities,
-            ..WasmOptions::default()
-        };
         // SAFETY: forwarded caller contract.
-        unsafe { Self::from_cwasm_with_options(cwasm, &interface, &methods, info, &opts) }
+        unsafe { Self::from_cwasm_with_egress(cwasm, interface, methods, capabilities, None, info) }
     }
 
     /// [`Self::from_cwasm`] with an egress policy (fidius 0.5 signature).
