@@ -274,9 +274,16 @@ pub fn send(req: Request) -> Result<Response, HttpError> {
             None => pending.subscribe().block(),
         }
     };
-    // A refused or failed request closes the body early: report why.
+    // A refused or failed request closes the body early: its response
+    // error says why, so it comes first.
     let response = response.map_err(|()| HttpError::new("the response was already taken"))??;
-    wrote?;
+    // The server answered, perhaps before reading all of the body (and then
+    // closed it): its response stands, as in any HTTP client.
+    if let Err(e) = wrote {
+        if !e.message.ends_with("the connection closed") {
+            return Err(e);
+        }
+    }
     let status = response.status();
     let headers = response
         .headers()
